@@ -1,1 +1,310 @@
-fn main() {}
+//! `mxnet-io`: inspect and convert Apache MXNet models without MXNet.
+
+mod render;
+
+use std::io::{self, IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use mxnet_io::{ArrayPath, Element, FileType, ImportOptions, Model};
+
+const EXAMPLES: &str = "\
+Examples:
+  # What does this model take as input?
+  mxnet-io import resnet-symbol.json InputNames
+
+  # Every node of the graph, as a table (arrays found beside it automatically)
+  mxnet-io import resnet-symbol.json NodeDataset
+
+  # The arrays of a checkpoint, with dtypes, shapes and value statistics
+  mxnet-io import resnet-0010.params
+
+  # The same, complete with values, for a program
+  mxnet-io import resnet-0010.params ArrayAssociation --format json -o arrays.json
+
+  # Draw the graph with Graphviz
+  mxnet-io import resnet-symbol.json NodeGraph --format dot | dot -Tsvg > graph.svg
+
+  # Upgrade a symbol written by an old MXNet to the 1.9.1 format
+  mxnet-io upgrade old-symbol.json new-symbol.json
+
+A model is PREFIX-symbol.json (the graph) plus PREFIX-EEEE.params (the arrays).
+Files written by every MXNet from 0.8 to 1.9.1 are read, and nothing needs MXNet.";
+
+/// Inspect and convert Apache MXNet models (-symbol.json + .params) without MXNet.
+#[derive(Parser, Debug)]
+#[command(name = "mxnet-io", version, about, after_help = EXAMPLES)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Do not print notes (which files were used, what was upgraded) to stderr.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Import one element of a symbol (.json) or arrays (.params) file.
+    #[command(after_help = IMPORT_HELP)]
+    Import(ImportArgs),
+    /// Re-save a symbol JSON in the MXNet 1.9.1 format (legacy files are upgraded
+    /// as MXNet upgrades them), and optionally a .params file as V2 records.
+    #[command(after_help = UPGRADE_HELP)]
+    Upgrade(UpgradeArgs),
+    /// List the elements `import` understands.
+    Elements,
+}
+
+const IMPORT_HELP: &str = "\
+Elements of a symbol (.json):
+  NodeDataset       one row per node: index, name, op, role, shape, inputs, attributes [default]
+  NodeGraph         the directed node graph (--format text, json, csv or dot)
+  InputNames        the data inputs: variables that are neither weights nor aux states;
+                    loss labels such as softmax_label are listed apart
+Elements of arrays (.params):
+  ArrayAssociation  name -> array (text: dtype, shape and value statistics;
+                    json: every value) [default]
+  ArrayList         the arrays in file order
+  ArrayNames        the names in file order
+
+Array elements can also be imported from a .json: its arrays are then read from
+the params file --array-path selects. By default that is the PREFIX*.params
+beside PREFIX-symbol.json (the highest epoch PREFIX-NNNN.params first); the
+note on stderr says which file was used.
+
+FILE may be - to read standard input.
+
+Examples:
+  mxnet-io import model-symbol.json InputNames
+  mxnet-io import model-symbol.json NodeDataset --array-path none
+  mxnet-io import model-0003.params ArrayNames --format csv
+  mxnet-io import model-symbol.json NodeGraph --format dot -o graph.dot
+  cat model-0003.params | mxnet-io import - ArrayList --format json";
+
+const UPGRADE_HELP: &str = "\
+Examples:
+  mxnet-io upgrade old-symbol.json new-symbol.json
+  mxnet-io upgrade old-symbol.json new-symbol.json --params old-0010.params --params-out new-0010.params
+
+Writes are atomic: the output appears complete or not at all.";
+
+#[derive(clap::Args, Debug)]
+struct ImportArgs {
+    /// The model file: a symbol (.json) or arrays (.params); - for stdin.
+    file: PathBuf,
+    /// What to import (default: NodeDataset for .json, ArrayAssociation for .params).
+    element: Option<String>,
+    /// Where the arrays of a .json come from: a .params path, or `none`
+    /// (default: the PREFIX*.params beside the symbol).
+    #[arg(long, value_name = "PATH|none")]
+    array_path: Option<String>,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// Write the output to this file instead of stdout (atomically).
+    #[arg(short, long, value_name = "OUT")]
+    output: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
+struct UpgradeArgs {
+    /// The symbol to read (any MXNet version).
+    input: PathBuf,
+    /// Where to write the 1.9.1-format symbol.
+    output: PathBuf,
+    /// A .params file to re-save alongside.
+    #[arg(long)]
+    params: Option<PathBuf>,
+    /// Where to write the re-saved .params (required with --params).
+    #[arg(long, requires = "params")]
+    params_out: Option<PathBuf>,
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Tables for people.
+    Text,
+    /// JSON for programs (complete: arrays include every value).
+    Json,
+    /// CSV for spreadsheets and scripts.
+    Csv,
+    /// Graphviz DOT (NodeGraph only).
+    Dot,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if e.chain().any(is_broken_pipe) {
+                return ExitCode::SUCCESS;
+            }
+            let _ = writeln!(io::stderr(), "error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn is_broken_pipe(e: &(dyn std::error::Error + 'static)) -> bool {
+    e.downcast_ref::<io::Error>()
+        .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+}
+
+fn run(cli: &Cli) -> Result<()> {
+    match &cli.command {
+        Command::Import(args) => import(args, cli.quiet),
+        Command::Upgrade(args) => upgrade(args, cli.quiet),
+        Command::Elements => {
+            let mut out = io::stdout().lock();
+            for e in Element::ALL {
+                let file = match e.file_type() {
+                    FileType::Symbol => ".json",
+                    FileType::Params => ".params",
+                };
+                writeln!(out, "{:<18} {:<8} {}", e.as_str(), file, e.describe())?;
+            }
+            Ok(())
+        }
+    }
+}
+
+fn note(quiet: bool, text: &str) {
+    if !quiet {
+        let _ = writeln!(io::stderr(), "note: {text}");
+    }
+}
+
+fn array_path(arg: &Option<String>) -> ArrayPath {
+    match arg.as_deref() {
+        None => ArrayPath::Automatic,
+        Some(s) if s.eq_ignore_ascii_case("none") => ArrayPath::None,
+        Some(p) => ArrayPath::Path(PathBuf::from(p)),
+    }
+}
+
+fn import(args: &ImportArgs, quiet: bool) -> Result<()> {
+    let options = ImportOptions {
+        array_path: array_path(&args.array_path),
+    };
+    let result = if args.file.as_os_str() == "-" {
+        import_stdin(args, &options)?
+    } else {
+        let ftype = mxnet_io::file_type(&args.file)?;
+        let element = match &args.element {
+            Some(e) => e.parse::<Element>()?,
+            None => Element::default_for(ftype),
+        };
+        mxnet_io::import(&args.file, element, &options)?
+    };
+    for n in &result.notes {
+        note(quiet, n);
+    }
+    if args.format == Format::Dot && !matches!(result.value, mxnet_io::Imported::NodeGraph(_)) {
+        bail!("--format dot applies to the NodeGraph element only");
+    }
+    match &args.output {
+        Some(path) => {
+            mxnet_io::mxnet_format::fsutil::write_atomically(path, |w| {
+                render::render(&result.value, args.format, w)
+            })
+            .with_context(|| format!("writing {}", path.display()))?;
+            note(quiet, &format!("wrote {}", path.display()));
+        }
+        None => {
+            let stdout = io::stdout();
+            let mut out = io::BufWriter::new(stdout.lock());
+            render::render(&result.value, args.format, &mut out)?;
+            out.flush()?;
+        }
+    }
+    Ok(())
+}
+
+fn import_stdin(args: &ImportArgs, options: &ImportOptions) -> Result<mxnet_io::Import> {
+    let label = Path::new("<stdin>");
+    if io::stdin().is_terminal() {
+        bail!("FILE is -, but standard input is a terminal; pipe a .params or .json file in");
+    }
+    let mut bytes = Vec::new();
+    io::stdin()
+        .lock()
+        .read_to_end(&mut bytes)
+        .context("reading standard input")?;
+    let kind = mxnet_io::mxnet_format::sniff(&bytes[..bytes.len().min(64)]);
+    let ftype = match kind {
+        mxnet_io::mxnet_format::FileKind::Json => FileType::Symbol,
+        _ => FileType::Params,
+    };
+    let element = match &args.element {
+        Some(e) => e.parse::<Element>()?,
+        None => Element::default_for(ftype),
+    };
+    match ftype {
+        FileType::Params => {
+            if element.file_type() != FileType::Params {
+                bail!(
+                    "<stdin>: element {element} comes from symbol .json files, and this is a .params file"
+                );
+            }
+            let source = mxnet_io::read_params(&bytes[..], label)?;
+            Ok(mxnet_io::import_params(source, element))
+        }
+        FileType::Symbol => {
+            let symbol =
+                mxnet_io::mxnet_format::symbol::Symbol::from_slice(&bytes).map_err(|source| {
+                    mxnet_io::Error::Symbol {
+                        path: label.to_owned(),
+                        source,
+                    }
+                })?;
+            if element.file_type() != FileType::Symbol {
+                bail!(
+                    "<stdin>: element {element} needs a .params file; a symbol read from stdin has no arrays beside it"
+                );
+            }
+            let mut model = Model::from_symbol(symbol);
+            model.symbol_path = label.to_owned();
+            if let ArrayPath::Path(p) = &options.array_path {
+                model.params = Some(mxnet_io::LoadedParams {
+                    path: p.clone(),
+                    file: mxnet_io::open_params(p)?.file,
+                    pairing: None,
+                });
+            }
+            Ok(mxnet_io::import_symbol(&model, element))
+        }
+    }
+}
+
+fn upgrade(args: &UpgradeArgs, quiet: bool) -> Result<()> {
+    let sym = mxnet_io::mxnet_format::symbol::Symbol::open(&args.input)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", args.input.display()))?;
+    for w in sym.warnings() {
+        note(quiet, &format!("{}: {w}", args.input.display()));
+    }
+    sym.save(&args.output)
+        .with_context(|| format!("writing {}", args.output.display()))?;
+    note(quiet, &format!("wrote {}", args.output.display()));
+    if let Some(params) = &args.params {
+        let Some(out) = &args.params_out else {
+            bail!("--params needs --params-out");
+        };
+        let source = mxnet_io::open_params(params)?;
+        for w in source.file.warnings() {
+            note(quiet, &format!("{}: {w}", params.display()));
+        }
+        let mut writer = mxnet_io::mxnet_format::params::ParamsWriter::new();
+        for e in source.file.iter() {
+            writer.push_raw_name(e.name_bytes, e.array.clone());
+        }
+        writer
+            .save(out)
+            .with_context(|| format!("writing {}", out.display()))?;
+        note(quiet, &format!("wrote {}", out.display()));
+    }
+    Ok(())
+}

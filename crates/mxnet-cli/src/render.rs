@@ -1,0 +1,386 @@
+//! Turning imported elements into text tables, JSON, CSV or DOT.
+
+use std::io::Write;
+
+use anyhow::Result;
+use comfy_table::{Cell, ContentArrangement, LineStyle, Table, TableStyle};
+use indicatif::{ProgressBar, ProgressStyle};
+use mxnet_io::mxnet_format::params::{Array, ParamsFile};
+use mxnet_io::{Element, Imported, NodeRow};
+use serde_json::{Value, json};
+
+use crate::Format;
+
+/// A header rule and nothing else: compact, and easy on the eye in a terminal.
+const TABLE_STYLE: TableStyle =
+    TableStyle::new().header_separator(LineStyle::none().fill('─').junction('─'));
+
+/// Files with more value bytes than this get a progress bar (on a terminal).
+const PROGRESS_BYTES: usize = 32 << 20;
+
+pub fn render(value: &Imported, format: Format, out: &mut impl Write) -> Result<()> {
+    match value {
+        Imported::Arrays {
+            element, source, ..
+        } => arrays(*element, &source.file, format, out),
+        Imported::ArrayNames(names) => array_names(names, format, out),
+        Imported::InputNames(names) => match format {
+            Format::Json => json_out(&serde_json::to_value(names)?, out),
+            Format::Csv => {
+                writeln!(out, "name,role")?;
+                for n in &names.inputs {
+                    writeln!(out, "{},input", csv(n))?;
+                }
+                for n in &names.labels {
+                    writeln!(out, "{},label", csv(n))?;
+                }
+                Ok(())
+            }
+            _ => {
+                for n in &names.inputs {
+                    writeln!(out, "{n}")?;
+                }
+                for n in &names.labels {
+                    writeln!(out, "{n}  (loss label: not needed for inference)")?;
+                }
+                Ok(())
+            }
+        },
+        Imported::NodeDataset(rows) => node_dataset(rows, format, out),
+        Imported::NodeGraph(g) => match format {
+            Format::Json => json_out(&serde_json::to_value(g)?, out),
+            Format::Dot => Ok(out.write_all(g.to_dot().as_bytes())?),
+            Format::Csv => {
+                writeln!(out, "from,from_name,output,to,to_name,input")?;
+                for e in &g.edges {
+                    writeln!(
+                        out,
+                        "{},{},{},{},{},{}",
+                        e.from,
+                        csv(&g.nodes[e.from].name),
+                        e.output,
+                        e.to,
+                        csv(&g.nodes[e.to].name),
+                        e.input
+                    )?;
+                }
+                Ok(())
+            }
+            Format::Text => {
+                let mut inputs: Vec<Vec<String>> = vec![Vec::new(); g.nodes.len()];
+                for e in &g.edges {
+                    let from = &g.nodes[e.from].name;
+                    inputs[e.to].push(if e.output > 0 {
+                        format!("{from}[{}]", e.output)
+                    } else {
+                        from.clone()
+                    });
+                }
+                for n in &g.nodes {
+                    if n.op == "null" {
+                        continue;
+                    }
+                    writeln!(out, "{} ({}) <- {}", n.name, n.op, inputs[n.id].join(", "))?;
+                }
+                for (node, output, name) in &g.outputs {
+                    writeln!(out, "output {name} = {}[{output}]", g.nodes[*node].name)?;
+                }
+                Ok(())
+            }
+        },
+        _ => anyhow::bail!("this element has no output format yet"),
+    }
+}
+
+fn json_out(v: &Value, out: &mut impl Write) -> Result<()> {
+    serde_json::to_writer_pretty(&mut *out, v)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+fn csv(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_owned()
+    }
+}
+
+fn shape_str(shape: &[usize]) -> String {
+    let dims: Vec<String> = shape.iter().map(ToString::to_string).collect();
+    format!("({})", dims.join(", "))
+}
+
+fn progress(file: &ParamsFile) -> ProgressBar {
+    let total: usize = file.iter().map(|e| e.array.value_bytes().len()).sum();
+    if total < PROGRESS_BYTES {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(total as u64);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} reading arrays {bar:30} {binary_bytes}/{binary_total_bytes} {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+/// Minimum, maximum, mean and standard deviation of the values.
+fn stats(values: &[f64]) -> Option<(f64, f64, f64, f64)> {
+    let finite: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+    if finite.is_empty() {
+        return None;
+    }
+    let n = finite.len() as f64;
+    let mean = finite.iter().sum::<f64>() / n;
+    let var = finite.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n;
+    let min = finite.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = finite.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    Some((min, max, mean, var.sqrt()))
+}
+
+fn fmt_num(v: f64) -> String {
+    if v == v.trunc() && v.abs() < 1e15 {
+        format!("{v:.0}")
+    } else if v.abs() >= 1e-3 && v.abs() < 1e5 {
+        format!("{v:.4}")
+    } else {
+        format!("{v:.3e}")
+    }
+}
+
+fn preview(array: &Array<'_>, values: &[f64]) -> String {
+    if array.is_none() {
+        return "(no data)".to_owned();
+    }
+    let head: Vec<String> = values.iter().take(5).map(|&v| fmt_num(v)).collect();
+    let more = if values.len() > 5 { ", …" } else { "" };
+    format!("[{}{more}]", head.join(", "))
+}
+
+fn arrays(element: Element, file: &ParamsFile, format: Format, out: &mut impl Write) -> Result<()> {
+    let bar = progress(file);
+    match format {
+        Format::Json => {
+            // Stream one array at a time so memory stays bounded by the largest array.
+            let named = file.is_named() && element == Element::ArrayAssociation;
+            writeln!(out, "{}", if named { "{" } else { "[" })?;
+            let n = file.len();
+            for (k, e) in file.iter().enumerate() {
+                let v =
+                    mxnet_io::array_json(&e.array).map_err(|source| mxnet_io::Error::Value {
+                        path: Default::default(),
+                        array: e
+                            .name()
+                            .map_or_else(|| e.index.to_string(), |n| n.into_owned()),
+                        source,
+                    })?;
+                let sep = if k + 1 < n { "," } else { "" };
+                if named {
+                    let key = serde_json::to_string(&e.name().unwrap_or_default())?;
+                    writeln!(out, "  {key}: {}{sep}", serde_json::to_string(&v)?)?;
+                } else {
+                    let mut obj = v;
+                    if let (Some(name), Value::Object(map)) = (e.name(), &mut obj) {
+                        map.insert("name".into(), json!(name));
+                    }
+                    writeln!(out, "  {}{sep}", serde_json::to_string(&obj)?)?;
+                }
+                bar.inc(e.array.value_bytes().len() as u64);
+            }
+            writeln!(out, "{}", if named { "}" } else { "]" })?;
+        }
+        Format::Csv => {
+            writeln!(
+                out,
+                "index,name,dtype,shape,stype,record,offset,value_bytes,min,max,mean,std"
+            )?;
+            for e in file.iter() {
+                let values = e.array.to_f64_vec().unwrap_or_default();
+                let (min, max, mean, std) = stats(&values)
+                    .map(|(a, b, c, d)| {
+                        (a.to_string(), b.to_string(), c.to_string(), d.to_string())
+                    })
+                    .unwrap_or_default();
+                writeln!(
+                    out,
+                    "{},{},{},{},{},{},{},{},{min},{max},{mean},{std}",
+                    e.index,
+                    csv(&e.name().unwrap_or_default()),
+                    e.array.dtype(),
+                    csv(&shape_str(e.array.shape())),
+                    e.array.stype(),
+                    e.record.kind().as_str(),
+                    e.record.offset(),
+                    e.array.value_bytes().len(),
+                )?;
+                bar.inc(e.array.value_bytes().len() as u64);
+            }
+        }
+        _ => {
+            let mut table = Table::new();
+            table
+                .load_style(TABLE_STYLE)
+                .set_content_arrangement(ContentArrangement::Dynamic)
+                .set_header([
+                    "#", "name", "dtype", "shape", "stype", "min", "max", "mean", "std", "values",
+                ]);
+            let mut total = 0usize;
+            for e in file.iter() {
+                let values = e.array.to_f64_vec().unwrap_or_default();
+                let s = stats(&values);
+                let f = |v: Option<f64>| v.map(fmt_num).unwrap_or_default();
+                table.add_row(vec![
+                    Cell::new(e.index),
+                    Cell::new(e.name().unwrap_or_default()),
+                    Cell::new(e.array.dtype()),
+                    Cell::new(shape_str(e.array.shape())),
+                    Cell::new(e.array.stype()),
+                    Cell::new(f(s.map(|s| s.0))),
+                    Cell::new(f(s.map(|s| s.1))),
+                    Cell::new(f(s.map(|s| s.2))),
+                    Cell::new(f(s.map(|s| s.3))),
+                    Cell::new(preview(&e.array, &values)),
+                ]);
+                total += e.array.len();
+                bar.inc(e.array.value_bytes().len() as u64);
+            }
+            writeln!(out, "{table}")?;
+            writeln!(
+                out,
+                "{} arrays, {} values, {} ({})",
+                file.len(),
+                total,
+                human_bytes(file.bytes().len()),
+                if file.is_named() {
+                    "named"
+                } else {
+                    "unnamed list"
+                }
+            )?;
+        }
+    }
+    bar.finish_and_clear();
+    Ok(())
+}
+
+fn human_bytes(n: usize) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < units.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", units[u])
+    }
+}
+
+fn array_names(names: &[Option<String>], format: Format, out: &mut impl Write) -> Result<()> {
+    match format {
+        Format::Json => json_out(&json!(names), out),
+        Format::Csv => {
+            writeln!(out, "index,name")?;
+            for (i, n) in names.iter().enumerate() {
+                writeln!(out, "{i},{}", csv(n.as_deref().unwrap_or("")))?;
+            }
+            Ok(())
+        }
+        _ => {
+            for (i, n) in names.iter().enumerate() {
+                match n {
+                    Some(n) => writeln!(out, "{n}")?,
+                    None => writeln!(out, "#{i} (unnamed)")?,
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+fn attrs_str(row: &NodeRow, max: usize) -> String {
+    let parts: Vec<String> = row.attrs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let s = parts.join(" ");
+    if s.chars().count() > max {
+        let cut: String = s.chars().take(max).collect();
+        format!("{cut}…")
+    } else {
+        s
+    }
+}
+
+fn node_dataset(rows: &[NodeRow], format: Format, out: &mut impl Write) -> Result<()> {
+    match format {
+        Format::Json => json_out(&serde_json::to_value(rows)?, out),
+        Format::Csv => {
+            writeln!(out, "index,name,op,role,shape,dtype,outputs,inputs,attrs")?;
+            for r in rows {
+                let inputs: Vec<&str> = r.inputs.iter().map(|i| i.name.as_str()).collect();
+                let attrs: Vec<String> = r.attrs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                writeln!(
+                    out,
+                    "{},{},{},{},{},{},{},{},{}",
+                    r.index,
+                    csv(&r.name),
+                    csv(&r.op),
+                    r.role.unwrap_or(""),
+                    csv(&r.shape.as_deref().map(shape_str).unwrap_or_default()),
+                    r.dtype.as_deref().unwrap_or(""),
+                    r.outputs,
+                    csv(&inputs.join(";")),
+                    csv(&attrs.join(";")),
+                )?;
+            }
+            Ok(())
+        }
+        _ => {
+            let mut table = Table::new();
+            table
+                .load_style(TABLE_STYLE)
+                .set_content_arrangement(ContentArrangement::Dynamic)
+                .set_header(["#", "name", "op", "role", "shape", "inputs", "attributes"]);
+            for r in rows {
+                let inputs: Vec<String> = r
+                    .inputs
+                    .iter()
+                    .map(|i| {
+                        if i.output > 0 {
+                            format!("{}[{}]", rows[i.node].name, i.output)
+                        } else {
+                            rows[i.node].name.clone()
+                        }
+                    })
+                    .collect();
+                let op = match &r.op_as_written {
+                    Some(w) => format!("{} ({w})", r.op),
+                    None if r.op == "null" => "variable".to_owned(),
+                    None if !r.known_op => format!("{} (unknown op)", r.op),
+                    None => r.op.clone(),
+                };
+                table.add_row(vec![
+                    Cell::new(r.index),
+                    Cell::new(&r.name),
+                    Cell::new(op),
+                    Cell::new(r.role.unwrap_or("")),
+                    Cell::new(r.shape.as_deref().map(shape_str).unwrap_or_default()),
+                    Cell::new(inputs.join(", ")),
+                    Cell::new(attrs_str(r, 80)),
+                ]);
+            }
+            writeln!(out, "{table}")?;
+            let ops = rows.iter().filter(|r| r.op != "null").count();
+            writeln!(
+                out,
+                "{} nodes: {} ops, {} variables",
+                rows.len(),
+                ops,
+                rows.len() - ops
+            )?;
+            Ok(())
+        }
+    }
+}
