@@ -304,7 +304,10 @@ fn array_names(names: &[Option<String>], format: Format, out: &mut impl Write) -
 
 fn attrs_str(row: &NodeRow, max: usize) -> String {
     let parts: Vec<String> = row.attrs.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    let s = parts.join(" ");
+    truncate(parts.join(" "), max)
+}
+
+fn truncate(s: String, max: usize) -> String {
     if s.chars().count() > max {
         let cut: String = s.chars().take(max).collect();
         format!("{cut}…")
@@ -367,7 +370,7 @@ fn node_dataset(rows: &[NodeRow], format: Format, out: &mut impl Write) -> Resul
                     Cell::new(op),
                     Cell::new(r.role.unwrap_or("")),
                     Cell::new(r.shape.as_deref().map(shape_str).unwrap_or_default()),
-                    Cell::new(inputs.join(", ")),
+                    Cell::new(truncate(inputs.join(", "), 60)),
                     Cell::new(attrs_str(r, 80)),
                 ]);
             }

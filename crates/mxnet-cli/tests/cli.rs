@@ -1,0 +1,235 @@
+//! The `mxnet-io` binary end to end: outputs, formats, exit codes, messages.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mxnet-io"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn fixture(p: &str) -> String {
+    fixtures().join(p).to_str().unwrap().to_owned()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8(o.stderr.clone()).unwrap()
+}
+
+#[test]
+fn help_teaches_by_example() {
+    let o = run(&["--help"]);
+    assert!(o.status.success());
+    let text = stdout(&o);
+    assert!(
+        text.contains("Examples:") && text.contains("mxnet-io import"),
+        "{text}"
+    );
+    let o = run(&["import", "--help"]);
+    let text = stdout(&o);
+    for e in [
+        "NodeDataset",
+        "NodeGraph",
+        "InputNames",
+        "ArrayAssociation",
+        "ArrayList",
+        "ArrayNames",
+        "--array-path",
+    ] {
+        assert!(text.contains(e), "import --help lacks {e}");
+    }
+}
+
+#[test]
+fn import_input_names_prints_inputs_and_labels_and_notes_the_params_file() {
+    let o = run(&[
+        "import",
+        &fixture("spec-examples/cnn-symbol.json"),
+        "InputNames",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "data");
+    assert!(lines[1].starts_with("softmax_label") && lines[1].contains("label"));
+    assert!(stderr(&o).contains("cnn-0001.params"), "{}", stderr(&o));
+    let o = run(&[
+        "-q",
+        "import",
+        &fixture("spec-examples/cnn-symbol.json"),
+        "InputNames",
+        "--format",
+        "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["inputs"], serde_json::json!(["data"]));
+    assert_eq!(v["labels"], serde_json::json!(["softmax_label"]));
+    assert!(o.stderr.is_empty(), "-q must silence notes");
+}
+
+#[test]
+fn node_dataset_in_every_format() {
+    let f = fixture("models/gluon_resnet-symbol.json");
+    let text = stdout(&run(&["import", &f]));
+    assert!(
+        text.contains("Convolution") && text.contains("nodes:"),
+        "{text}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&run(&["import", &f, "NodeDataset", "-f", "json"]).stdout).unwrap();
+    let rows = json.as_array().unwrap();
+    assert!(rows.iter().any(|r| r["op"] == "elemwise_add"));
+    let csv = stdout(&run(&["import", &f, "NodeDataset", "-f", "csv"]));
+    assert_eq!(csv.lines().count(), rows.len() + 1);
+    assert!(csv.starts_with("index,name,op,role"));
+}
+
+#[test]
+fn node_graph_as_dot() {
+    let o = run(&[
+        "import",
+        &fixture("spec-examples/cnn-symbol.json"),
+        "NodeGraph",
+        "--format",
+        "dot",
+    ]);
+    assert!(o.status.success());
+    let dot = stdout(&o);
+    assert!(dot.starts_with("digraph mxnet {") && dot.trim_end().ends_with('}'));
+    assert!(dot.contains("Convolution"));
+    let o = run(&[
+        "import",
+        &fixture("params/dtypes_dict.params"),
+        "ArrayNames",
+        "--format",
+        "dot",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn arrays_as_json_hold_every_value() {
+    let o = run(&[
+        "import",
+        &fixture("spec-examples/params/small_dict.params"),
+        "--format",
+        "json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        v["arg:w"]["values"],
+        serde_json::json!([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    );
+    assert_eq!(v["aux:m"]["values"], serde_json::json!([7, 8]));
+    assert_eq!(v["aux:m"]["dtype"], "int64");
+    let o = run(&[
+        "import",
+        &fixture("params/dtypes_dict.params"),
+        "ArrayList",
+        "--format",
+        "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 9);
+}
+
+#[test]
+fn reads_params_from_stdin() {
+    let bytes = std::fs::read(fixtures().join("spec-examples/params/small_list.params")).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mxnet-io"))
+        .args(["import", "-", "ArrayNames", "--format", "json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&bytes).unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v, serde_json::json!([null, null]));
+}
+
+#[test]
+fn output_file_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("names.txt");
+    let o = run(&[
+        "import",
+        &fixture("models/mlp-0003.params"),
+        "ArrayNames",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success());
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(text.lines().any(|l| l == "arg:fc1_weight"), "{text}");
+}
+
+#[test]
+fn errors_name_the_file_and_exit_2() {
+    let o = run(&[
+        "import",
+        &fixture("spec-examples/cnn-symbol.json"),
+        "ArrayNames",
+        "--array-path",
+        "none",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).starts_with("error: "), "{}", stderr(&o));
+    assert!(stderr(&o).contains("cnn-symbol.json"));
+    // A symbol given where a .params is expected.
+    let dir = tempfile::tempdir().unwrap();
+    let swapped = dir.path().join("model-0001.params");
+    std::fs::copy(fixtures().join("spec-examples/cnn-symbol.json"), &swapped).unwrap();
+    let o = run(&["import", swapped.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let msg = stderr(&o);
+    assert!(
+        msg.contains("model-0001.params") && msg.contains("swapped"),
+        "{msg}"
+    );
+    let o = run(&["import", "/no/such/file.params"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("/no/such/file.params"));
+}
+
+#[test]
+fn upgrade_writes_what_mxnet_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("up-symbol.json");
+    let pout = dir.path().join("up-0000.params");
+    let o = run(&[
+        "upgrade",
+        &fixture("upstream/save_000800.json"),
+        out.to_str().unwrap(),
+        "--params",
+        &fixture("upstream/legacy_ndarray.v0"),
+        "--params-out",
+        pout.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("upgraded"), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        std::fs::read(fixtures().join("resaved/save_000800.json")).unwrap()
+    );
+    assert_eq!(
+        std::fs::read(&pout).unwrap(),
+        std::fs::read(fixtures().join("resaved/legacy_ndarray.v0")).unwrap()
+    );
+}
