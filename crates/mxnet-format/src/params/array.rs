@@ -5,7 +5,7 @@ use std::fmt;
 
 use crate::dtype::DType;
 
-use super::element::{Element, extend_f32, extend_f64, index_at};
+use super::element::{Element, decode_f32_into, extend_f32, extend_f64, index_at};
 use super::error::ValueError;
 use super::read::{AuxMeta, RecordKind, RecordMeta, StorageMeta, byte_size};
 
@@ -267,11 +267,20 @@ impl<'a> Array<'a> {
         &self.shape
     }
     /// The logical number of elements (1 for a 0-d array, 0 for a none array).
+    ///
+    /// Saturates at `usize::MAX`: a sparse array's logical shape is not
+    /// backed by stored bytes, so a corrupt file can declare more elements
+    /// than a `usize` counts.
     pub fn len(&self) -> usize {
+        self.checked_len().unwrap_or(usize::MAX)
+    }
+
+    /// The logical number of elements, `None` if it overflows a `usize`.
+    fn checked_len(&self) -> Option<usize> {
         if self.is_none() {
-            0
+            Some(0)
         } else {
-            self.shape.iter().product()
+            checked_product(&self.shape)
         }
     }
     /// True when the array has no elements.
@@ -325,6 +334,32 @@ impl<'a> Array<'a> {
     /// All logical values converted to `f32` (sparse arrays densified).
     pub fn to_f32_vec(&self) -> Result<Vec<f32>, ValueError> {
         self.dense_with(1, extend_f32)
+    }
+
+    /// Decodes all logical values, converted to `f32`, into `out`, whose
+    /// length must be [`Array::len`]. Reusing one buffer for many arrays avoids
+    /// the page faults of fresh allocations, the main cost of reading a large
+    /// file from the page cache.
+    pub fn read_f32_into(&self, out: &mut [f32]) -> Result<(), ValueError> {
+        if out.len() != self.len() {
+            return Err(ValueError::Length {
+                shape: self.shape.to_vec(),
+                dtype: DType::F32,
+                expected: self.len() as u128 * 4,
+                found: out.len() * 4,
+            });
+        }
+        match &self.storage {
+            Storage::Dense { values } => {
+                decode_f32_into(self.dtype, values, out);
+                Ok(())
+            }
+            Storage::None => Err(ValueError::NoData),
+            _ => {
+                out.copy_from_slice(&self.to_f32_vec()?);
+                Ok(())
+            }
+        }
     }
 
     /// All logical values converted to `f64` (sparse arrays densified).
@@ -488,7 +523,9 @@ impl<'a> Array<'a> {
         extend: impl Fn(DType, &[u8], &mut Vec<T>),
     ) -> Result<Vec<T>, ValueError> {
         let size = self.dtype.size();
-        let units = self.len().checked_mul(unit_per_elem);
+        let units = self
+            .checked_len()
+            .and_then(|n| n.checked_mul(unit_per_elem));
         let zero_fill = |units: Option<usize>| -> Result<Vec<T>, ValueError> {
             let units = units.ok_or_else(|| self.too_large())?;
             let mut v = Vec::new();
@@ -508,7 +545,12 @@ impl<'a> Array<'a> {
             Storage::RowSparse { values, indices } => {
                 self.check_sparse_indices()?;
                 let mut out = zero_fill(units)?;
-                let row_elems: usize = self.shape[1..].iter().product();
+                if indices.is_empty() {
+                    return Ok(out);
+                }
+                // Stored rows are file bytes, so one row's size fits.
+                let row_elems =
+                    checked_product(&self.shape[1..]).ok_or_else(|| self.too_large())?;
                 let row_units = row_elems * unit_per_elem;
                 let mut tmp = Vec::with_capacity(row_units);
                 for k in 0..indices.len() {
@@ -544,7 +586,7 @@ impl<'a> Array<'a> {
     }
 
     fn too_large(&self) -> ValueError {
-        let elems: u128 = self.shape.iter().map(|&d| d as u128).product();
+        let elems = saturating_product(&self.shape);
         ValueError::TooLarge {
             shape: self.shape.to_vec(),
             bytes: elems.saturating_mul(self.dtype.size() as u128),
@@ -558,13 +600,26 @@ fn check_len(dtype: DType, shape: &[usize], found: usize) -> Result<(), ValueErr
         return Err(ValueError::Length {
             shape: shape.to_vec(),
             dtype,
-            expected: shape
-                .iter()
-                .map(|&d| d as u128)
-                .product::<u128>()
-                .saturating_mul(dtype.size() as u128),
+            expected: saturating_product(shape).saturating_mul(dtype.size() as u128),
             found,
         });
     }
     Ok(())
+}
+
+/// The product of `dims`, `None` on overflow (0 if any dim is 0).
+fn checked_product(dims: &[usize]) -> Option<usize> {
+    if dims.contains(&0) {
+        return Some(0);
+    }
+    dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d))
+}
+
+/// The product of `dims` as `u128`, saturating.
+fn saturating_product(dims: &[usize]) -> u128 {
+    if dims.contains(&0) {
+        return 0;
+    }
+    dims.iter()
+        .fold(1u128, |acc, &d| acc.saturating_mul(d as u128))
 }

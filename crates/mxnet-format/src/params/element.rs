@@ -110,6 +110,42 @@ pub(crate) fn extend_f32(dtype: DType, bytes: &[u8], out: &mut Vec<f32>) {
     }
 }
 
+/// Decodes a little-endian block of `dtype` elements into `f32`s, writing
+/// `out` (whose length is the element count).
+pub(crate) fn decode_f32_into(dtype: DType, bytes: &[u8], out: &mut [f32]) {
+    let size = dtype.size();
+    match dtype {
+        DType::F32 => match bytemuck::try_cast_slice::<u8, f32>(bytes) {
+            Ok(s) if cfg!(target_endian = "little") => out.copy_from_slice(s),
+            _ => {
+                for (o, c) in out.iter_mut().zip(bytes.chunks_exact(4)) {
+                    *o = f32::read_le(c);
+                }
+            }
+        },
+        DType::F16 => match bytemuck::try_cast_slice::<u8, f16>(bytes) {
+            Ok(s) if cfg!(target_endian = "little") => {
+                half::slice::HalfFloatSliceExt::convert_to_f32_slice(s, out)
+            }
+            _ => {
+                for (o, c) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+                    *o = f16::read_le(c).to_f32();
+                }
+            }
+        },
+        _ => {
+            // The remaining types are rare in weights; decode through the
+            // appending path one chunk at a time to keep memory bounded.
+            let mut tmp = Vec::new();
+            for (o, c) in out.chunks_mut(4096).zip(bytes.chunks(4096 * size)) {
+                tmp.clear();
+                extend_f32(dtype, c, &mut tmp);
+                o.copy_from_slice(&tmp);
+            }
+        }
+    }
+}
+
 /// Decodes a little-endian block of `dtype` elements into `f64`s, appending to `out`.
 pub(crate) fn extend_f64(dtype: DType, bytes: &[u8], out: &mut Vec<f64>) {
     let size = dtype.size();
