@@ -331,6 +331,19 @@ impl<'a> Array<'a> {
         }
     }
 
+    /// Like [`Array::try_as_slice`], with the lifetime of the borrowed file
+    /// bytes rather than of this view (`None` for owned arrays).
+    pub fn borrowed_slice<T: Element + bytemuck::Pod>(&self) -> Option<&'a [T]> {
+        match &self.storage {
+            Storage::Dense {
+                values: Cow::Borrowed(bytes),
+            } if T::DTYPE == self.dtype && cfg!(target_endian = "little") => {
+                bytemuck::try_cast_slice(bytes).ok()
+            }
+            _ => None,
+        }
+    }
+
     /// All logical values converted to `f32` (sparse arrays densified).
     pub fn to_f32_vec(&self) -> Result<Vec<f32>, ValueError> {
         self.dense_with(1, extend_f32)

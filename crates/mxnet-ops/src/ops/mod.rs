@@ -1,0 +1,33 @@
+//! The op implementations, one file per op or family. To add an op: write its
+//! file with a `pub(crate) static OPS: &[OpEntry]`, then add one `mod` line and
+//! one entry in [`LISTS`].
+
+use crate::registry::OpEntry;
+
+pub(crate) mod util;
+
+mod activation;
+mod batch_norm;
+mod concat;
+pub(crate) mod convolution;
+mod elemwise;
+mod fully_connected;
+mod identity;
+mod pooling;
+mod reshape;
+mod softmax;
+
+/// Every op file's entries.
+pub(crate) static LISTS: &[&[OpEntry]] = &[
+    activation::OPS,
+    batch_norm::OPS,
+    concat::OPS,
+    convolution::OPS,
+    elemwise::OPS,
+    elemwise::SUM_OPS,
+    fully_connected::OPS,
+    identity::OPS,
+    pooling::OPS,
+    reshape::OPS,
+    softmax::OPS,
+];

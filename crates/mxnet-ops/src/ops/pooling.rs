@@ -1,0 +1,264 @@
+//! `Pooling`: max, avg, sum and lp pooling over 1–3 spatial axes, global or
+//! windowed, `valid` (⌊⌋) or `full` (⌈⌉) output sizes.
+//!
+//! A window starts at o·stride − pad and ends at min(start + k, in + pad).
+//! `avg` with `count_include_pad` (default True) divides by that length before
+//! it is clipped to the input — padding inside the padded border counts,
+//! overhang beyond it (full convention) does not; otherwise by the clipped
+//! length. `max` ignores padding (a window wholly in padding gives
+//! −3.4028235e38, as MXNet). `lp` is (Σ xᵖ)^(1/p) without absolute values.
+//! `global_pool` pools each whole plane. `same` is rejected, as in MXNet 1.9.1.
+
+use crate::attrs::Attrs;
+use crate::error::AttrError;
+use crate::kernel::{In, Kernel, Out, expect_inputs};
+use crate::registry::OpEntry;
+
+use super::util::par_rows;
+
+pub(crate) static OPS: &[OpEntry] = &[
+    OpEntry {
+        name: "Pooling",
+        build,
+        family: "nn",
+        summary: "max/avg/sum/lp pooling, global, valid/full, count_include_pad",
+    },
+    OpEntry {
+        name: "Pooling_v1",
+        build,
+        family: "nn",
+        summary: "legacy pooling (as Pooling)",
+    },
+];
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum PoolType {
+    Max,
+    Avg,
+    Sum,
+    Lp(f32),
+}
+
+#[derive(Debug)]
+struct Pooling {
+    kind: PoolType,
+    global: bool,
+    full: bool,
+    include_pad: bool,
+    /// Spatial rank from the kernel (0 when global without a kernel).
+    nd: usize,
+    kernel: [usize; 3],
+    stride: [usize; 3],
+    pad: [usize; 3],
+}
+
+fn build(a: &Attrs<'_>) -> Result<Box<dyn Kernel>, AttrError> {
+    let global = a.bool("global_pool", false)?;
+    let kind = match a.choice("pool_type", &["max", "avg", "sum", "lp"], "max")? {
+        "avg" => PoolType::Avg,
+        "sum" => PoolType::Sum,
+        "lp" => PoolType::Lp(a.opt_int("p_value")?.unwrap_or(2) as f32),
+        _ => PoolType::Max,
+    };
+    let conv = a.choice("pooling_convention", &["valid", "full", "same"], "valid")?;
+    if conv == "same" {
+        return Err(AttrError {
+            key: "pooling_convention".into(),
+            value: "same".into(),
+            expected: "valid or full (MXNet 1.9.1 cannot run `same` either)",
+        });
+    }
+    let layout = a.string("layout", "None");
+    if !matches!(layout, "None" | "NCW" | "NCHW" | "NCDHW") {
+        return Err(AttrError {
+            key: "layout".into(),
+            value: layout.into(),
+            expected: "a channels-first layout; channels-last pooling is not supported yet",
+        });
+    }
+    let kernel = a.tuple("kernel", &[])?;
+    let nd = kernel.len();
+    if nd > 3 || (!global && nd == 0) || kernel.iter().any(|&k| k < 1 && !global) {
+        return Err(AttrError {
+            key: "kernel".into(),
+            value: a.get("kernel").unwrap_or("").into(),
+            expected: "1 to 3 positive sizes (required unless global_pool)",
+        });
+    }
+    let per = |key: &str, default: i64| -> Result<[usize; 3], AttrError> {
+        let v = a.tuple(key, &[])?;
+        let mut out = [default as usize; 3];
+        if !v.is_empty() {
+            if v.len() != nd || v.iter().any(|&x| x < 0) {
+                return Err(AttrError {
+                    key: key.into(),
+                    value: a.get(key).unwrap_or("").into(),
+                    expected: "one non-negative entry per kernel axis",
+                });
+            }
+            for (i, x) in v.iter().enumerate() {
+                out[3 - nd + i] = *x as usize;
+            }
+        }
+        Ok(out)
+    };
+    let mut k = [1usize; 3];
+    for (i, x) in kernel.iter().enumerate() {
+        k[3 - nd + i] = (*x).max(1) as usize;
+    }
+    let mut stride = per("stride", 1)?;
+    for s in &mut stride {
+        *s = (*s).max(1);
+    }
+    Ok(Box::new(Pooling {
+        kind,
+        global,
+        full: conv == "full",
+        include_pad: a.opt_bool("count_include_pad")?.unwrap_or(true),
+        nd,
+        kernel: k,
+        stride,
+        pad: per("pad", 0)?,
+    }))
+}
+
+impl Pooling {
+    fn spatial_rank(&self, x: &[usize]) -> usize {
+        if self.global {
+            x.len().saturating_sub(2)
+        } else {
+            self.nd
+        }
+    }
+
+    /// Per padded axis: (input, output, kernel, stride, pad).
+    fn axes(&self, x: &[usize]) -> Result<[(usize, usize, usize, usize, usize); 3], String> {
+        let nd = self.spatial_rank(x);
+        if !(1..=3).contains(&nd) || x.len() != nd + 2 {
+            return Err(format!(
+                "data must be 3-d to 5-d (N, C, spatial…) for a {nd}-d window"
+            ));
+        }
+        let mut out = [(1, 1, 1, 1, 0); 3];
+        for i in 0..nd {
+            let axis = 3 - nd + i;
+            let input = x[2 + i];
+            if self.global {
+                out[axis] = (input, 1, input, 1, 0);
+                continue;
+            }
+            let (k, s, p) = (self.kernel[axis], self.stride[axis], self.pad[axis]);
+            let padded = input + 2 * p;
+            if padded < k {
+                return Err(format!(
+                    "kernel {k} is larger than the padded input {padded}"
+                ));
+            }
+            let o = if self.full {
+                1 + (((padded - k) as f32) / s as f32).ceil() as usize
+            } else {
+                1 + (padded - k) / s
+            };
+            out[axis] = (input, o, k, s, p);
+        }
+        Ok(out)
+    }
+}
+
+impl Kernel for Pooling {
+    fn infer_shapes(&self, inputs: &[&[usize]]) -> Result<Vec<Vec<usize>>, String> {
+        expect_inputs(inputs, 1)?;
+        let x = inputs[0];
+        let axes = self.axes(x)?;
+        let nd = self.spatial_rank(x);
+        let mut out = x[..2].to_vec();
+        out.extend(axes[3 - nd..].iter().map(|a| a.1));
+        Ok(vec![out])
+    }
+
+    fn forward(&self, inputs: &[In<'_>], outputs: &mut [Out<'_>]) -> Result<(), String> {
+        let x = inputs[0];
+        let axes = self.axes(x.shape)?;
+        let isp: usize = axes.iter().map(|a| a.0).product();
+        let osp: usize = axes.iter().map(|a| a.1).product();
+        let kind = self.kind;
+        let include_pad = self.include_pad;
+        // Windows per axis: (start, end) clipped, and the unclipped length.
+        let windows: Vec<Vec<(usize, usize, usize)>> = axes
+            .iter()
+            .map(|&(input, o, k, s, p)| {
+                (0..o)
+                    .map(|i| {
+                        let start = (i * s) as isize - p as isize;
+                        let end = (start + k as isize).min((input + p) as isize);
+                        let len = (end - start).max(0) as usize;
+                        let cs = start.max(0) as usize;
+                        let ce = (end.max(0) as usize).min(input);
+                        (cs, ce.max(cs), len)
+                    })
+                    .collect()
+            })
+            .collect();
+        let (ih, iw) = (axes[1].0, axes[2].0);
+        par_rows(outputs[0].data, osp.max(1), |plane, out| {
+            let src = &x.data[plane * isp..(plane + 1) * isp];
+            let mut o = 0;
+            for &(d0, d1, dl) in &windows[0] {
+                for &(h0, h1, hl) in &windows[1] {
+                    for &(w0, w1, wl) in &windows[2] {
+                        let mut acc = match kind {
+                            PoolType::Max => f32::MIN,
+                            _ => 0.0,
+                        };
+                        for d in d0..d1 {
+                            for h in h0..h1 {
+                                let row = &src[(d * ih + h) * iw..(d * ih + h) * iw + iw];
+                                for &v in &row[w0..w1] {
+                                    match kind {
+                                        PoolType::Max => {
+                                            if v > acc {
+                                                acc = v
+                                            }
+                                        }
+                                        PoolType::Avg | PoolType::Sum => acc += v,
+                                        PoolType::Lp(p) => {
+                                            acc += if p == 1.0 {
+                                                v
+                                            } else if p == 2.0 {
+                                                v * v
+                                            } else {
+                                                v.powf(p)
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                        out[o] = match kind {
+                            PoolType::Avg => {
+                                let n = if include_pad {
+                                    dl * hl * wl
+                                } else {
+                                    (d1 - d0) * (h1 - h0) * (w1 - w0)
+                                };
+                                if n == 0 { 0.0 } else { acc / n as f32 }
+                            }
+                            PoolType::Lp(p) => {
+                                if p == 1.0 {
+                                    acc
+                                } else if p == 2.0 {
+                                    acc.sqrt()
+                                } else {
+                                    acc.powf(1.0 / p)
+                                }
+                            }
+                            _ => acc,
+                        };
+                        o += 1;
+                    }
+                }
+            }
+        });
+        Ok(())
+    }
+}
