@@ -223,6 +223,9 @@ impl<'s> Program<'s> {
             if !reach[i] || node.is_variable() {
                 continue;
             }
+            for sub in &node.subgraphs {
+                collect_unsupported(sub, &mut unsupported);
+            }
             match registry::find(&node.op) {
                 None => unsupported
                     .entry(node.op.clone())
@@ -356,6 +359,20 @@ fn resolve_outputs(sym: &Symbol, names: &[String]) -> Result<(Vec<NodeEntry>, Ve
         }
     }
     Ok((entries, names.to_vec()))
+}
+
+/// Adds the ops of `sym` (and of its subgraphs) that cannot run.
+fn collect_unsupported(sym: &Symbol, out: &mut BTreeMap<String, Vec<String>>) {
+    for node in sym.nodes() {
+        for sub in &node.subgraphs {
+            collect_unsupported(sub, out);
+        }
+        if !node.is_variable() && registry::find(&node.op).is_none() {
+            out.entry(node.op.clone())
+                .or_default()
+                .push(node.name.clone());
+        }
+    }
 }
 
 fn ancestors(
@@ -595,16 +612,14 @@ fn bind(
     let mut missing: Vec<String> = Vec::new();
     for &i in &order {
         let n = &nodes[i];
-        if n.is_variable() {
-            if known[i][0].full().is_none() {
-                if matches!(bindings.get(&n.name), Some(Binding::Initialized(_))) {
-                    return Err(Error::MissingWeight {
-                        name: n.name.clone(),
-                        aux: true,
-                    });
-                }
-                missing.push(n.name.clone());
+        if n.is_variable() && known[i][0].full().is_none() {
+            if matches!(bindings.get(&n.name), Some(Binding::Initialized(_))) {
+                return Err(Error::MissingWeight {
+                    name: n.name.clone(),
+                    aux: true,
+                });
             }
+            missing.push(n.name.clone());
         }
     }
     if !missing.is_empty() {
@@ -779,10 +794,8 @@ fn bind(
             entry_slot.insert((i, k), Slot::Buffer(b));
             out_slots.push(Slot::Buffer(b));
             out_shapes.push(shape);
-            if !last_use.contains_key(&(i, k)) {
-                // Nobody reads it: release after this step.
-                last_use.insert((i, k), s);
-            }
+            // Nobody reads it: release after this step.
+            last_use.entry((i, k)).or_insert(s);
         }
         steps.push(Step {
             node: i,

@@ -11,6 +11,7 @@ mod batch_norm;
 mod concat;
 pub(crate) mod convolution;
 mod elemwise;
+mod foreach;
 mod fully_connected;
 mod identity;
 mod pooling;
@@ -25,6 +26,7 @@ pub(crate) static LISTS: &[&[OpEntry]] = &[
     convolution::OPS,
     elemwise::OPS,
     elemwise::SUM_OPS,
+    foreach::OPS,
     fully_connected::OPS,
     identity::OPS,
     pooling::OPS,
