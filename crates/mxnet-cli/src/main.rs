@@ -55,6 +55,61 @@ enum Command {
     Upgrade(UpgradeArgs),
     /// List the elements `import` understands.
     Elements,
+    /// Run a model on the CPU with MXNet's numerics (inference).
+    #[command(after_help = RUN_HELP)]
+    Run(RunArgs),
+    /// Print the table of ops `run` supports.
+    Ops {
+        /// Output format (text or json).
+        #[arg(long, short, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+}
+
+const RUN_HELP: &str = "\
+Inputs are given by name: --input data=image.npy. A FILE is a .npy, an .npz holding
+that name, or a .params file holding that name (or a single array). An input given
+only a shape (--input-shape data=1,3,224,224) is filled with zeros. The symbol does
+not store input shapes, so one of the two is needed unless the graph carries
+__shape__ hints. Loss labels (softmax_label) are not needed.
+
+Outputs are named as MXNet names them (list_outputs(): softmax_output, fc1_output).
+--outputs runs the graph only up to the named outputs, which may be internal ones
+(MXNet's get_internals() names), e.g. to stop before an op that cannot run here.
+Without --output, each output's shape and a summary are printed (with the top
+classes for (N, classes) outputs); with --output OUT.npz or OUT.params they are saved.
+
+Examples:
+  mxnet-io run resnet-symbol.json --input data=cat.npy
+  mxnet-io run resnet-symbol.json --input-shape data=1,3,224,224 --output out.npz
+  mxnet-io run model-symbol.json --input data=batch.params --outputs flatten0_output,fc1_output
+  mxnet-io run model-symbol.json --array-path other-0005.params --input data=x.npy --threads 2";
+
+#[derive(clap::Args, Debug)]
+struct RunArgs {
+    /// The symbol (.json) to run.
+    model: PathBuf,
+    /// The weights: a .params path, or `none` (default: the PREFIX*.params beside the symbol).
+    #[arg(long, value_name = "PATH|none")]
+    array_path: Option<String>,
+    /// An input value: NAME=FILE (.npy, .npz or .params). Repeat for several inputs.
+    #[arg(long = "input", short = 'i', value_name = "NAME=FILE")]
+    inputs: Vec<String>,
+    /// An input shape: NAME=D1,D2,… (e.g. data=1,3,224,224). Repeat for several inputs.
+    #[arg(long = "input-shape", short = 's', value_name = "NAME=DIMS")]
+    input_shapes: Vec<String>,
+    /// Compute only these outputs (comma-separated MXNet output names).
+    #[arg(long, value_delimiter = ',', value_name = "NAME,...")]
+    outputs: Option<Vec<String>>,
+    /// Save the outputs to OUT.npz or OUT.params (atomically).
+    #[arg(short, long, value_name = "OUT")]
+    output: Option<PathBuf>,
+    /// Worker threads (default: all CPUs).
+    #[arg(long, short = 't')]
+    threads: Option<usize>,
+    /// Print the summary as JSON.
+    #[arg(long, short, value_enum, default_value_t = Format::Text)]
+    format: Format,
 }
 
 const IMPORT_HELP: &str = "\
@@ -158,6 +213,8 @@ fn run(cli: &Cli) -> Result<()> {
     match &cli.command {
         Command::Import(args) => import(args, cli.quiet),
         Command::Upgrade(args) => upgrade(args, cli.quiet),
+        Command::Run(args) => run_model(args, cli.quiet),
+        Command::Ops { format } => render::ops(*format, &mut io::stdout().lock()),
         Command::Elements => {
             let mut out = io::stdout().lock();
             for e in Element::ALL {
@@ -307,4 +364,84 @@ fn upgrade(args: &UpgradeArgs, quiet: bool) -> Result<()> {
         note(quiet, &format!("wrote {}", out.display()));
     }
     Ok(())
+}
+
+/// Parses `NAME=VALUE`.
+fn name_value(s: &str, what: &str) -> Result<(String, String)> {
+    match s.split_once('=') {
+        Some((n, v)) if !n.is_empty() && !v.is_empty() => Ok((n.to_owned(), v.to_owned())),
+        _ => bail!("{what} {s:?} is not NAME=VALUE"),
+    }
+}
+
+/// Parses dimensions written `1,3,224,224`, `(1, 3, 224, 224)` or `1x3x224x224`.
+fn parse_dims(s: &str) -> Result<Vec<usize>> {
+    let inner = s
+        .trim()
+        .trim_start_matches(['(', '['])
+        .trim_end_matches([')', ']']);
+    inner
+        .split([',', 'x', ' '])
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            p.parse::<usize>()
+                .with_context(|| format!("{p:?} in shape {s:?} is not a dimension"))
+        })
+        .collect()
+}
+
+fn run_model(args: &RunArgs, quiet: bool) -> Result<()> {
+    let mut options = mxnet_io::RunOptions {
+        array_path: array_path(&args.array_path),
+        outputs: args.outputs.clone(),
+        ..Default::default()
+    };
+    for i in &args.inputs {
+        let (n, f) = name_value(i, "--input")?;
+        options.inputs.push((n, PathBuf::from(f)));
+    }
+    for s in &args.input_shapes {
+        let (n, d) = name_value(s, "--input-shape")?;
+        options.input_shapes.insert(n, parse_dims(&d)?);
+    }
+    let threads = args.threads.unwrap_or(0);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .context("starting worker threads")?;
+    let start = std::time::Instant::now();
+    let result = pool.install(|| mxnet_io::run(&args.model, &options))?;
+    let elapsed = start.elapsed();
+    for n in &result.notes {
+        note(quiet, n);
+    }
+    note(
+        quiet,
+        &format!(
+            "ran in {:.1} ms on {} thread(s)",
+            elapsed.as_secs_f64() * 1e3,
+            pool.current_num_threads()
+        ),
+    );
+    match &args.output {
+        Some(out) => {
+            mxnet_io::save_outputs(out, &result.names, &result.outputs)?;
+            note(
+                quiet,
+                &format!(
+                    "wrote {} output(s) to {}",
+                    result.names.len(),
+                    out.display()
+                ),
+            );
+            Ok(())
+        }
+        None => {
+            let stdout = io::stdout();
+            let mut out = io::BufWriter::new(stdout.lock());
+            render::run_summary(&result, args.format, &mut out)?;
+            out.flush()?;
+            Ok(())
+        }
+    }
 }

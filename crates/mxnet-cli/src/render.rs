@@ -387,3 +387,132 @@ fn node_dataset(rows: &[NodeRow], format: Format, out: &mut impl Write) -> Resul
         }
     }
 }
+
+/// The supported-op table, from the registry.
+pub fn ops(format: Format, out: &mut impl Write) -> Result<()> {
+    let entries = mxnet_io::mxnet_ops::registry::entries();
+    let aliases = |name: &str| -> Vec<&'static str> {
+        mxnet_io::mxnet_format::schema::lookup(name)
+            .map(|d| d.aliases.to_vec())
+            .unwrap_or_default()
+    };
+    match format {
+        Format::Json => {
+            let rows: Vec<Value> = entries
+                .iter()
+                .map(|e| json!({"op": e.name, "family": e.family, "summary": e.summary, "aliases": aliases(e.name)}))
+                .collect();
+            json_out(&json!(rows), out)
+        }
+        Format::Csv => {
+            writeln!(out, "op,family,aliases,summary")?;
+            for e in &entries {
+                writeln!(
+                    out,
+                    "{},{},{},{}",
+                    e.name,
+                    e.family,
+                    csv(&aliases(e.name).join(" ")),
+                    csv(e.summary)
+                )?;
+            }
+            Ok(())
+        }
+        _ => {
+            let mut table = Table::new();
+            table
+                .load_style(TABLE_STYLE)
+                .set_content_arrangement(ContentArrangement::Dynamic)
+                .set_header(["op", "family", "what it computes", "also spelled"]);
+            for e in &entries {
+                table.add_row(vec![
+                    Cell::new(e.name),
+                    Cell::new(e.family),
+                    Cell::new(e.summary),
+                    Cell::new(truncate(aliases(e.name).join(" "), 50)),
+                ]);
+            }
+            writeln!(out, "{table}")?;
+            let total = mxnet_io::mxnet_format::schema::all().len();
+            writeln!(
+                out,
+                "{} ops run here, of the {total} MXNet 1.9.1 registers (training-only, optimizer, sparse, quantized and GPU ops make up most of the rest).",
+                entries.len()
+            )?;
+            Ok(())
+        }
+    }
+}
+
+/// A short summary of run outputs: shape, dtype, statistics, first values,
+/// and the top classes of (N, classes) outputs.
+pub fn run_summary(
+    result: &mxnet_io::RunResult,
+    format: Format,
+    out: &mut impl Write,
+) -> Result<()> {
+    let mut rows = Vec::new();
+    for (name, t) in result.names.iter().zip(&result.outputs) {
+        let values: Vec<f64> = t.data.iter().map(|&v| f64::from(v)).collect();
+        let s = stats(&values);
+        let top: Vec<Vec<(usize, f32)>> = if t.shape.len() == 2 && t.shape[1] > 1 {
+            t.data
+                .chunks(t.shape[1])
+                .take(4)
+                .map(|row| {
+                    let mut idx: Vec<(usize, f32)> = row.iter().copied().enumerate().collect();
+                    idx.sort_by(|a, b| b.1.total_cmp(&a.1));
+                    idx.truncate(5);
+                    idx
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        rows.push((name, t, values, s, top));
+    }
+    match format {
+        Format::Json => {
+            let v: Vec<Value> = rows
+                .iter()
+                .map(|(name, t, values, s, top)| {
+                    json!({
+                        "name": name,
+                        "shape": t.shape,
+                        "dtype": t.dtype.as_str(),
+                        "min": s.map(|s| s.0), "max": s.map(|s| s.1), "mean": s.map(|s| s.2), "std": s.map(|s| s.3),
+                        "first": values.iter().take(10).copied().map(mxnet_io::float_json).collect::<Vec<_>>(),
+                        "top": top.iter().map(|r| r.iter().map(|(i, v)| json!([i, v])).collect::<Vec<_>>()).collect::<Vec<_>>(),
+                    })
+                })
+                .collect();
+            json_out(&json!(v), out)
+        }
+        _ => {
+            for (name, t, values, s, top) in rows {
+                writeln!(out, "{name}: {} {}", t.dtype, shape_str(&t.shape))?;
+                if let Some((min, max, mean, std)) = s {
+                    writeln!(
+                        out,
+                        "  min {}  max {}  mean {}  std {}",
+                        fmt_num(min),
+                        fmt_num(max),
+                        fmt_num(mean),
+                        fmt_num(std)
+                    )?;
+                }
+                let head: Vec<String> = values.iter().take(8).map(|&v| fmt_num(v)).collect();
+                let more = if values.len() > 8 { ", …" } else { "" };
+                writeln!(out, "  values [{}{more}]", head.join(", "))?;
+                for (r, row) in top.iter().enumerate() {
+                    let items: Vec<String> = row
+                        .iter()
+                        .map(|(i, v)| format!("{i}: {}", fmt_num(f64::from(*v))))
+                        .collect();
+                    writeln!(out, "  top of row {r}: {}", items.join(", "))?;
+                }
+            }
+            Ok(())
+        }
+    }
+}

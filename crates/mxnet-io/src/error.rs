@@ -61,6 +61,24 @@ pub enum Error {
         /// The valid names.
         expected: String,
     },
+    /// An input value could not be read.
+    #[error("input {name:?} from {}: {reason}", path.display())]
+    Input {
+        /// The input.
+        name: String,
+        /// The file it was read from.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The graph cannot be compiled, bound or run.
+    #[error("{}: {source}", path.display())]
+    Exec {
+        /// The symbol file.
+        path: PathBuf,
+        /// What went wrong, with the node.
+        source: mxnet_ops::Error,
+    },
     /// Values of an array could not be decoded.
     #[error("{}: array {array}: {source}", path.display())]
     Value {

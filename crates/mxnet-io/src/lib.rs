@@ -35,7 +35,9 @@
 mod elements;
 mod error;
 mod model;
+pub mod npy;
 mod pairing;
+mod run;
 
 use std::path::{Path, PathBuf};
 
@@ -46,6 +48,9 @@ pub use elements::{
 pub use error::{Error, Result};
 pub use model::{ArrayPath, LoadedParams, Model, Roles, VarRole, WeightSource};
 pub use pairing::{Pairing, find_params, model_prefix};
+pub use run::{RunOptions, RunResult, load_input, run, run_model, save_outputs};
+
+pub use mxnet_ops;
 
 pub use mxnet_format;
 use mxnet_format::params::ParamsFile;
