@@ -256,6 +256,78 @@ pub(crate) fn im2col(
     }
 }
 
+/// Depthwise convolution (one filter per group and one channel per group,
+/// the MobileNet case) computed directly: per plane, per kernel tap, a
+/// vectorisable pass over each output row.
+#[allow(clippy::too_many_arguments)]
+fn depthwise(
+    win: &Window,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    c: usize,
+    input: [usize; 3],
+    out: [usize; 3],
+    y: &mut [f32],
+) {
+    let [_, ih, iw] = input;
+    let [_, oh, ow] = out;
+    let [_, kh, kw] = win.kernel;
+    let (sh, sw) = (win.stride[1], win.stride[2]);
+    let (dh, dw) = (win.dilate[1], win.dilate[2]);
+    let (ph, pw) = (win.pad[1] as isize, win.pad[2] as isize);
+    let plane = |(p, yp): (usize, &mut [f32])| {
+        let ch = p % c;
+        let xp = &x[p * ih * iw..(p + 1) * ih * iw];
+        let wp = &w[ch * kh * kw..(ch + 1) * kh * kw];
+        yp.fill(bias.map_or(0.0, |b| b[ch]));
+        for (r, yrow) in yp.chunks_mut(ow).enumerate() {
+            for i in 0..kh {
+                let iy = (r * sh + i * dh) as isize - ph;
+                if iy < 0 || iy as usize >= ih {
+                    continue;
+                }
+                let xrow = &xp[iy as usize * iw..(iy as usize + 1) * iw];
+                for j in 0..kw {
+                    let wv = wp[i * kw + j];
+                    let off = (j * dw) as isize - pw;
+                    // Output columns whose input column off + o*sw is inside the row.
+                    let lo = if off < 0 {
+                        ((-off) as usize).div_ceil(sw)
+                    } else {
+                        0
+                    };
+                    let hi = if (iw as isize) > off {
+                        (((iw as isize - off) as usize).div_ceil(sw)).min(ow)
+                    } else {
+                        0
+                    };
+                    if lo >= hi {
+                        continue;
+                    }
+                    if sw == 1 {
+                        let start = (lo as isize + off) as usize;
+                        let src = &xrow[start..start + (hi - lo)];
+                        for (o, &v) in yrow[lo..hi].iter_mut().zip(src) {
+                            *o += wv * v;
+                        }
+                    } else {
+                        for (k, o) in yrow[lo..hi].iter_mut().enumerate() {
+                            *o += wv * xrow[(((lo + k) * sw) as isize + off) as usize];
+                        }
+                    }
+                }
+            }
+        }
+    };
+    let osp = oh * ow;
+    if y.len() >= 1 << 14 {
+        y.par_chunks_mut(osp).enumerate().for_each(plane);
+    } else {
+        y.chunks_mut(osp).enumerate().for_each(plane);
+    }
+}
+
 pub(crate) fn conv_forward(
     conv: &Convolution,
     xshape: &[usize],
@@ -273,6 +345,10 @@ pub(crate) fn conv_forward(
     let osp: usize = out.iter().product();
     let (cg, fg) = (c / g, f / g);
     let klen = cg * win.window_len();
+    if g == c && f == c && win.kernel[0] == 1 && win.stride[0] == 1 && win.pad[0] == 0 {
+        depthwise(win, x, w, bias, c, input, out, y);
+        return;
+    }
     let direct = win.window_len() == 1 && win.stride == [1; 3] && win.pad == [0; 3];
     let mut col = if direct {
         Vec::new()
@@ -302,4 +378,98 @@ pub(crate) fn conv_forward(
         }
     }
     let _ = numel(yshape);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A direct, obviously correct 2-D convolution for comparison.
+    fn naive(
+        conv: &Convolution,
+        xs: &[usize],
+        x: &[f32],
+        w: &[f32],
+        b: &[f32],
+    ) -> (Vec<usize>, Vec<f32>) {
+        let win = &conv.win;
+        let (n, c, h, wd) = (xs[0], xs[1], xs[2], xs[3]);
+        let [_, oh, ow] = win.conv_out([1, h, wd]).unwrap();
+        let (f, g) = (conv.num_filter, conv.groups);
+        let (cg, fg) = (c / g, f / g);
+        let [_, kh, kw] = win.kernel;
+        let mut y = vec![0f32; n * f * oh * ow];
+        for bi in 0..n {
+            for fi in 0..f {
+                let gi = fi / fg;
+                for r in 0..oh {
+                    for q in 0..ow {
+                        let mut acc = b[fi];
+                        for ci in 0..cg {
+                            for i in 0..kh {
+                                for j in 0..kw {
+                                    let yy = (r * win.stride[1] + i * win.dilate[1]) as isize
+                                        - win.pad[1] as isize;
+                                    let xx = (q * win.stride[2] + j * win.dilate[2]) as isize
+                                        - win.pad[2] as isize;
+                                    if yy >= 0 && (yy as usize) < h && xx >= 0 && (xx as usize) < wd
+                                    {
+                                        let xv = x[((bi * c + gi * cg + ci) * h + yy as usize)
+                                            * wd
+                                            + xx as usize];
+                                        acc += xv * w[((fi * cg + ci) * kh + i) * kw + j];
+                                    }
+                                }
+                            }
+                        }
+                        y[((bi * f + fi) * oh + r) * ow + q] = acc;
+                    }
+                }
+            }
+        }
+        (vec![n, f, oh, ow], y)
+    }
+
+    #[test]
+    fn depthwise_path_matches_a_naive_convolution() {
+        for (stride, dilate, pad, k) in [
+            (1, 1, 1, 3),
+            (2, 1, 1, 3),
+            (1, 2, 2, 3),
+            (2, 1, 0, 5),
+            (3, 2, 3, 3),
+            (1, 1, 0, 1),
+        ] {
+            let c = 5;
+            let conv = Convolution {
+                win: Window {
+                    nd: 2,
+                    kernel: [1, k, k],
+                    stride: [1, stride, stride],
+                    dilate: [1, dilate, dilate],
+                    pad: [0, pad, pad],
+                },
+                num_filter: c,
+                groups: c,
+                no_bias: false,
+            };
+            let xs = [2, c, 9, 11];
+            let x: Vec<f32> = (0..2 * c * 99)
+                .map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0)
+                .collect();
+            let w: Vec<f32> = (0..c * k * k)
+                .map(|i| ((i * 13 % 17) as f32 - 8.0) / 8.0)
+                .collect();
+            let b: Vec<f32> = (0..c).map(|i| i as f32 * 0.1).collect();
+            let (ys, want) = naive(&conv, &xs, &x, &w, &b);
+            let mut got = vec![0f32; want.len()];
+            conv_forward(&conv, &xs, &x, &w, Some(&b), &ys, &mut got);
+            for (a, e) in got.iter().zip(&want) {
+                assert!(
+                    (a - e).abs() < 1e-4,
+                    "stride {stride} dilate {dilate} pad {pad} k {k}: {a} vs {e}"
+                );
+            }
+        }
+    }
 }
