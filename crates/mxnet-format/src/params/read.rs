@@ -267,8 +267,11 @@ impl<'a> Parser<'a> {
         }
         let count_at = self.pos;
         let n = self.u64("array count")?;
-        // Every record takes at least 4 bytes; never reserve more than that allows.
-        let mut records = Vec::with_capacity((n as usize).min(self.remaining() / 4));
+        // Every record takes at least 4 bytes; never reserve more than that
+        // allows, nor more than a modest start (a record's metadata is ~35
+        // times the size of the smallest record; the vector grows as records
+        // actually parse).
+        let mut records = Vec::with_capacity((n as usize).min(self.remaining() / 4).min(1024));
         for i in 0..n {
             self.record = Some(i as usize);
             records.push(self.record_meta(i as usize)?);

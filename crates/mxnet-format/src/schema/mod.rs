@@ -17,6 +17,7 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::sync::{Mutex, PoisonError};
 
 use crate::attr::{parse_bool, parse_int, parse_int_tuple};
 
@@ -104,8 +105,23 @@ impl Signature {
             visible: 1,
         }
     }
-    fn numbered(prefix: &str, n: usize) -> Vec<Cow<'static, str>> {
-        (0..n).map(|i| Cow::Owned(format!("{prefix}{i}"))).collect()
+    /// `prefix0`, `prefix1`, … `prefix{n-1}`.
+    ///
+    /// The names are made once per prefix and kept (at most `MAX_COUNT` per
+    /// prefix, four prefixes), so a signature costs a copy of pointers, not
+    /// `n` string allocations: a file can hold thousands of nodes that each
+    /// declare tens of thousands of inputs, and every signature is asked for
+    /// once per node.
+    fn numbered(prefix: &'static str, n: usize) -> Vec<Cow<'static, str>> {
+        type Tables = BTreeMap<&'static str, Vec<&'static str>>;
+        static TABLES: Mutex<Tables> = Mutex::new(BTreeMap::new());
+        let mut tables = TABLES.lock().unwrap_or_else(PoisonError::into_inner);
+        let names = tables.entry(prefix).or_default();
+        while names.len() < n {
+            let name = format!("{prefix}{}", names.len());
+            names.push(Box::leak(name.into_boxed_str()));
+        }
+        names[..n].iter().map(|&s| Cow::Borrowed(s)).collect()
     }
     fn learned(mut self, positions: &[usize]) -> Self {
         self.learned = positions.to_vec();
@@ -157,7 +173,17 @@ fn count(attrs: &Attrs, key: &str) -> Option<usize> {
         .and_then(|n| usize::try_from(n).ok())
         // No op takes more inputs or outputs than this; a larger value is a
         // corrupt file, not a reason to allocate.
-        .filter(|&n| n <= 1 << 16)
+        .filter(|&n| n <= MAX_COUNT)
+}
+
+/// The largest input or output count an attribute may declare.
+const MAX_COUNT: usize = 1 << 16;
+
+/// True when an op's inputs are numbered from a count attribute (`num_args`
+/// of `Concat`, `add_n`, `_foreach`, …; `num_outputs` of `amp_multicast`)
+/// rather than declared by name.
+pub(crate) fn has_counted_inputs(op: &str) -> bool {
+    lookup(op).is_some_and(|d| d.num_args_key.is_some() || d.name == "amp_multicast")
 }
 
 fn text<'a>(attrs: &'a Attrs, key: &str, default: &'a str) -> &'a str {

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::error::{NodeRef, SymbolError, SymbolWarning};
-use super::raw::{RawGraph, RawNode};
+use super::raw::{RawGraph, RawGraphAttr, RawNode};
 use super::{Dialect, GraphAttr, MXNET_VERSION, Node, NodeEntry, Symbol, upgrade};
 
 /// Version a file without `mxnet_version` is taken to have (0.8.0).
@@ -69,7 +69,24 @@ fn from_raw(raw: RawGraph, top: bool) -> Result<Symbol, SymbolError> {
     // Graph attributes and the declared version.
     let mut attrs = BTreeMap::new();
     let mut declared_version = None;
-    for (key, a) in raw.attrs.clone().unwrap_or_default() {
+    for (key, value) in raw.attrs.clone().unwrap_or_default() {
+        let Some(a) = RawGraphAttr::from_value(&value) else {
+            let mut found = value.to_string();
+            if found.len() > 80 {
+                let cut = (0..=77)
+                    .rev()
+                    .find(|&i| found.is_char_boundary(i))
+                    .unwrap_or(0);
+                found.truncate(cut);
+                found.push_str("...");
+            }
+            return Err(SymbolError::BadGraphAttr {
+                key,
+                reason: format!(
+                    "expected a typed pair [\"TYPE\", VALUE] such as [\"int\", 10901], found {found}"
+                ),
+            });
+        };
         if key == "mxnet_version" {
             let v = match (a.ty.as_str(), a.value.as_i64()) {
                 ("int", Some(v)) => v,
@@ -447,18 +464,26 @@ fn check_output_indices(
         index: origin.get(k).copied().unwrap_or(k),
         name: nodes[k].name.clone(),
     };
-    let check = |user: &dyn Fn() -> String, e: &NodeEntry| -> Result<(), SymbolError> {
-        let producer = &nodes[e.node as usize];
-        let limit = producer
-            .stored_outputs
-            .map(|s| s as usize)
-            .max(producer.signature().map(|s| s.num_outputs()))
-            .or(if producer.is_variable() {
+    // Once per node, not per entry: a signature can be costly (a variadic op
+    // declaring 65536 inputs), and a file can hold many entries into one node.
+    let limits: Vec<Option<usize>> = nodes
+        .iter()
+        .map(|producer| {
+            // A variable has one output whatever `node_row_ptr` claims (the
+            // writer writes 1 for it).
+            if producer.is_variable() {
                 Some(1)
             } else {
-                None
-            });
-        match limit {
+                producer
+                    .stored_outputs
+                    .map(|s| s as usize)
+                    .max(producer.signature().map(|s| s.num_outputs()))
+            }
+        })
+        .collect();
+    let check = |user: &dyn Fn() -> String, e: &NodeEntry| -> Result<(), SymbolError> {
+        let producer = &nodes[e.node as usize];
+        match limits[e.node as usize] {
             Some(limit) if e.index as usize >= limit => Err(SymbolError::OutputOutOfRange {
                 user: user(),
                 node: file_ref(e.node as usize),

@@ -292,7 +292,18 @@ impl Symbol {
     /// Output names as `list_outputs()` gives them (`softmax_output`,
     /// `fc1_output`, a variable head by its name).
     pub fn list_outputs(&self) -> Vec<String> {
-        self.heads.iter().map(|h| self.entry_name(*h)).collect()
+        // Output counts and signatures once per node, not per head.
+        let counts = build::output_counts(&self.nodes, &self.heads);
+        let mut signatures: BTreeMap<u32, Option<Signature>> = BTreeMap::new();
+        self.heads
+            .iter()
+            .map(|h| {
+                let sig = signatures
+                    .entry(h.node)
+                    .or_insert_with(|| self.nodes[h.node as usize].signature());
+                self.output_name(*h, counts[h.node as usize], sig.as_ref())
+            })
+            .collect()
     }
 
     /// The name MXNet gives output `e.index` of node `e.node` (as in
@@ -304,7 +315,16 @@ impl Symbol {
             return node.name.clone();
         }
         let total = self.num_outputs(e.node as usize);
-        let out: Cow<'_, str> = match node.signature() {
+        self.output_name(e, total, node.signature().as_ref())
+    }
+
+    /// [`Symbol::entry_name`] with the node's output count and signature.
+    fn output_name(&self, e: NodeEntry, total: usize, sig: Option<&Signature>) -> String {
+        let node = &self.nodes[e.node as usize];
+        if node.is_variable() {
+            return node.name.clone();
+        }
+        let out: Cow<'_, str> = match sig {
             Some(sig) if (e.index as usize) < sig.outputs.len() => {
                 sig.outputs[e.index as usize].clone()
             }

@@ -58,7 +58,8 @@ pub(crate) struct RawGraph {
     pub arg_nodes: Option<Vec<u32>>,
     pub node_row_ptr: Option<Vec<u64>>,
     pub heads: Vec<RawEntry>,
-    pub attrs: Option<BTreeMap<String, RawGraphAttr>>,
+    /// Graph attributes as written; each should be a [`RawGraphAttr`] pair.
+    pub attrs: Option<BTreeMap<String, serde_json::Value>>,
     pub missing: Vec<&'static str>,
     pub unknown_keys: Vec<String>,
 }
@@ -204,28 +205,18 @@ impl<'de> Deserialize<'de> for RawNode {
     }
 }
 
-impl<'de> Deserialize<'de> for RawGraphAttr {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = RawGraphAttr;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a typed graph attribute [\"TYPE\", VALUE], e.g. [\"int\", 10901]")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RawGraphAttr, A::Error> {
-                let ty = seq
-                    .next_element::<String>()?
-                    .ok_or_else(|| de::Error::invalid_length(0, &self))?;
-                let value = seq
-                    .next_element::<serde_json::Value>()?
-                    .ok_or_else(|| de::Error::invalid_length(1, &self))?;
-                if seq.next_element::<IgnoredAny>()?.is_some() {
-                    return Err(de::Error::invalid_length(3, &self));
-                }
-                Ok(RawGraphAttr { ty, value })
-            }
+impl RawGraphAttr {
+    /// Reads `["TYPE", VALUE]`; `None` when `value` has another form (a bare
+    /// number, an object, a longer list), which the caller reports with the
+    /// attribute's key.
+    pub(crate) fn from_value(value: &serde_json::Value) -> Option<RawGraphAttr> {
+        match value.as_array()?.as_slice() {
+            [serde_json::Value::String(ty), v] => Some(RawGraphAttr {
+                ty: ty.clone(),
+                value: v.clone(),
+            }),
+            _ => None,
         }
-        d.deserialize_seq(V)
     }
 }
 

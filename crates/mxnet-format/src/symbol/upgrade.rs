@@ -109,7 +109,11 @@ fn fix_hidden_keys(nodes: &mut [Node], i: usize) {
 }
 
 fn add_missing_inputs(nodes: &mut Vec<Node>, i: usize) {
-    if nodes[i].is_variable() {
+    // Only declared (named) inputs are added: what pre-0.9 files omit are
+    // auxiliary states. Numbered inputs come from a count attribute
+    // (`num_args`), and a count in a corrupt file is no reason to create
+    // thousands of variables per node.
+    if nodes[i].is_variable() || schema::has_counted_inputs(&nodes[i].op) {
         return;
     }
     let Some(sig) = nodes[i].signature() else {

@@ -62,6 +62,14 @@ impl Writer {
                 '\\' => self.out.push_str("\\\\"),
                 '\t' => self.out.push_str("\\t"),
                 '"' => self.out.push_str("\\\""),
+                // dmlc writes other control characters raw, which no JSON
+                // parser (ours included) reads back. They only reach here
+                // through escapes (`\f`, `\u0001`) that dmlc cannot read
+                // either, so write the standard escape.
+                c if u32::from(c) < 0x20 => {
+                    use std::fmt::Write;
+                    let _ = write!(self.out, "\\u{:04x}", u32::from(c));
+                }
                 c => self.out.push(c),
             }
         }

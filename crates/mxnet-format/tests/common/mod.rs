@@ -13,6 +13,23 @@ pub fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
 }
 
+/// `tests/bad/` at the workspace root: malformed files and `README.md`.
+pub fn bad() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/bad")
+}
+
+/// Paths (relative to `tests/fixtures/`) of every `kind` fixture, `params`
+/// or `symbol`, with its bytes.
+pub fn fixture_bytes(kind: &str) -> Vec<(String, Vec<u8>)> {
+    entries(kind)
+        .into_iter()
+        .map(|(path, _)| {
+            let bytes = std::fs::read(fixtures().join(&path)).expect("fixture file");
+            (path, bytes)
+        })
+        .collect()
+}
+
 /// The manifest's `files` map, sorted by path.
 pub fn manifest() -> Vec<(String, Value)> {
     let text = std::fs::read_to_string(fixtures().join("manifest.json")).expect("manifest.json");
