@@ -58,6 +58,9 @@ enum Command {
     /// Run a model on the CPU with MXNet's numerics (inference).
     #[command(after_help = RUN_HELP)]
     Run(RunArgs),
+    /// Time forward passes of a model (median, min, max latency; peak memory).
+    #[command(after_help = BENCH_HELP)]
+    Bench(BenchArgs),
     /// Print the table of ops `run` supports.
     Ops {
         /// Output format (text or json).
@@ -84,6 +87,41 @@ Examples:
   mxnet-io run resnet-symbol.json --input-shape data=1,3,224,224 --output out.npz
   mxnet-io run model-symbol.json --input data=batch.params --outputs flatten0_output,fc1_output
   mxnet-io run model-symbol.json --array-path other-0005.params --input data=x.npy --threads 2";
+
+const BENCH_HELP: &str = "\
+Loads the model, feeds random inputs (normal, fixed seed) of the given shapes, runs
+warm-up passes, then times --runs forward passes and prints the median, min and max
+latency in ms and the process's peak resident memory. Load time (process start to
+first output) is reported too. --format json prints median_ms, min_ms, max_ms,
+load_ms and peak_rss_bytes for scripts.
+
+Examples:
+  mxnet-io bench resnet50-symbol.json --input-shape data=1,3,224,224
+  mxnet-io bench resnet50-symbol.json -s data=8,3,224,224 --threads 2 --runs 20 --format json";
+
+#[derive(clap::Args, Debug)]
+struct BenchArgs {
+    /// The symbol (.json) to run.
+    model: PathBuf,
+    /// The weights: a .params path, or `none` (default: the PREFIX*.params beside the symbol).
+    #[arg(long, value_name = "PATH|none")]
+    array_path: Option<String>,
+    /// An input shape: NAME=D1,D2,… (repeat for several inputs).
+    #[arg(long = "input-shape", short = 's', value_name = "NAME=DIMS")]
+    input_shapes: Vec<String>,
+    /// Worker threads (default: all CPUs).
+    #[arg(long, short = 't')]
+    threads: Option<usize>,
+    /// Timed runs.
+    #[arg(long, default_value_t = 10)]
+    runs: usize,
+    /// Untimed warm-up runs.
+    #[arg(long, default_value_t = 2)]
+    warmup: usize,
+    /// Output format (text or json).
+    #[arg(long, short, value_enum, default_value_t = Format::Text)]
+    format: Format,
+}
 
 #[derive(clap::Args, Debug)]
 struct RunArgs {
@@ -214,6 +252,7 @@ fn run(cli: &Cli) -> Result<()> {
         Command::Import(args) => import(args, cli.quiet),
         Command::Upgrade(args) => upgrade(args, cli.quiet),
         Command::Run(args) => run_model(args, cli.quiet),
+        Command::Bench(args) => bench(args, cli.quiet),
         Command::Ops { format } => render::ops(*format, &mut io::stdout().lock()),
         Command::Elements => {
             let mut out = io::stdout().lock();
@@ -444,4 +483,68 @@ fn run_model(args: &RunArgs, quiet: bool) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// Peak resident set size of this process, from /proc (Linux), in bytes.
+fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+fn bench(args: &BenchArgs, quiet: bool) -> Result<()> {
+    let load_start = std::time::Instant::now();
+    let mut shapes = std::collections::HashMap::new();
+    for s in &args.input_shapes {
+        let (n, d) = name_value(s, "--input-shape")?;
+        shapes.insert(n, parse_dims(&d)?);
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(args.threads.unwrap_or(0))
+        .build()
+        .context("starting worker threads")?;
+    let model = mxnet_io::Model::open(&args.model, &array_path(&args.array_path))?;
+    let report = pool.install(|| mxnet_io::bench::bench_model(&model, &shapes, args.warmup, args.runs))?;
+    let load_ms = report.first_output_ms + load_start.elapsed().as_secs_f64() * 0.0;
+    let _ = load_ms;
+    for n in &report.notes {
+        note(quiet, n);
+    }
+    let mut sorted = report.run_ms.clone();
+    sorted.sort_by(f64::total_cmp);
+    let median = sorted.get(sorted.len() / 2).copied().unwrap_or(0.0);
+    let min = sorted.first().copied().unwrap_or(0.0);
+    let max = sorted.last().copied().unwrap_or(0.0);
+    let rss = peak_rss_bytes();
+    let first = load_start.elapsed().as_secs_f64() * 1e3 - report.run_ms.iter().sum::<f64>() - report.warmup_ms;
+    let mut out = io::stdout().lock();
+    if args.format == Format::Json {
+        let v = serde_json::json!({
+            "model": args.model,
+            "threads": pool.current_num_threads(),
+            "runs": args.runs,
+            "median_ms": median,
+            "min_ms": min,
+            "max_ms": max,
+            "run_ms": report.run_ms,
+            "load_ms": first,
+            "peak_rss_bytes": rss,
+            "inputs": report.inputs,
+        });
+        writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+    } else {
+        writeln!(
+            out,
+            "{}: median {median:.2} ms, min {min:.2} ms, max {max:.2} ms over {} runs on {} thread(s)",
+            args.model.display(),
+            args.runs,
+            pool.current_num_threads()
+        )?;
+        writeln!(out, "load to first output {first:.1} ms")?;
+        if let Some(rss) = rss {
+            writeln!(out, "peak RSS {:.1} MiB", rss as f64 / (1 << 20) as f64)?;
+        }
+    }
+    Ok(())
 }

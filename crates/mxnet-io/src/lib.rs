@@ -32,6 +32,7 @@
 
 #![deny(missing_docs)]
 
+pub mod bench;
 mod elements;
 mod error;
 mod model;
