@@ -40,6 +40,7 @@ impl<'a> Mat<'a> {
 ///
 /// Panics if a view is smaller than its shape says (a bug in the caller, not
 /// a property of input files: shapes are checked by shape inference).
+#[allow(clippy::too_many_arguments)]
 pub fn sgemm(
     m: usize,
     n: usize,
