@@ -8,26 +8,46 @@ pub(crate) mod util;
 
 mod activation;
 mod batch_norm;
+mod broadcast;
 mod concat;
 pub(crate) mod convolution;
+mod crop;
+mod depth_space;
+mod dims;
 mod elemwise;
 mod fully_connected;
 mod identity;
+mod pad;
 mod pooling;
 mod reshape;
+mod slice;
 mod softmax;
+mod split;
+mod stack;
+mod tile;
+mod transpose;
 
 /// Every op file's entries.
 pub(crate) static LISTS: &[&[OpEntry]] = &[
     activation::OPS,
     batch_norm::OPS,
+    broadcast::OPS,
     concat::OPS,
     convolution::OPS,
+    crop::OPS,
+    depth_space::OPS,
+    dims::OPS,
     elemwise::OPS,
     elemwise::SUM_OPS,
     fully_connected::OPS,
     identity::OPS,
+    pad::OPS,
     pooling::OPS,
     reshape::OPS,
+    slice::OPS,
     softmax::OPS,
+    split::OPS,
+    stack::OPS,
+    tile::OPS,
+    transpose::OPS,
 ];
