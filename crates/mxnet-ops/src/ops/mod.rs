@@ -9,6 +9,7 @@ pub(crate) mod util;
 mod activation;
 mod batch_norm;
 mod broadcast;
+mod cast;
 mod concat;
 pub(crate) mod convolution;
 mod crop;
@@ -17,9 +18,12 @@ mod dims;
 mod elemwise;
 mod fully_connected;
 mod identity;
+mod indexing;
+mod init;
 mod pad;
 mod pooling;
 mod reshape;
+mod sequence;
 mod slice;
 mod softmax;
 mod split;
@@ -32,6 +36,7 @@ pub(crate) static LISTS: &[&[OpEntry]] = &[
     activation::OPS,
     batch_norm::OPS,
     broadcast::OPS,
+    cast::OPS,
     concat::OPS,
     convolution::OPS,
     crop::OPS,
@@ -41,9 +46,12 @@ pub(crate) static LISTS: &[&[OpEntry]] = &[
     elemwise::SUM_OPS,
     fully_connected::OPS,
     identity::OPS,
+    indexing::OPS,
+    init::OPS,
     pad::OPS,
     pooling::OPS,
     reshape::OPS,
+    sequence::OPS,
     slice::OPS,
     softmax::OPS,
     split::OPS,
