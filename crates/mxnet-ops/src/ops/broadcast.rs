@@ -21,6 +21,7 @@ use crate::tensor::shape_str;
 use super::transpose::gather_strided;
 use super::util::{axis as norm_axis, sizes, strides};
 
+/// The ops this file implements.
 pub(crate) static OPS: &[OpEntry] = &[
     OpEntry {
         name: "broadcast_to",

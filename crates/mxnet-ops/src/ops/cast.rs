@@ -24,6 +24,7 @@ use crate::registry::OpEntry;
 
 use super::util::map_unary;
 
+/// The ops this file implements.
 pub(crate) static OPS: &[OpEntry] = &[
     OpEntry {
         name: "Cast",

@@ -18,6 +18,7 @@ use crate::tensor::shape_str;
 
 use super::transpose::gather_strided;
 
+/// The ops this file implements.
 pub(crate) static OPS: &[OpEntry] = &[
     OpEntry {
         name: "depth_to_space",

@@ -38,6 +38,7 @@ use crate::tensor::{numel, shape_str};
 use super::cast::{cast_value, dtype_attr, f2i64};
 use super::util::{axis as norm_axis, fill_indexed, par_rows};
 
+/// The ops this file implements.
 pub(crate) static OPS: &[OpEntry] = &[
     OpEntry {
         name: "where",

@@ -31,6 +31,7 @@ use crate::registry::OpEntry;
 use super::cast::{cast_value, dtype_attr};
 use super::util::{axis as norm_axis, fill_indexed};
 
+/// The ops this file implements.
 pub(crate) static OPS: &[OpEntry] = &[
     OpEntry {
         name: "_zeros",

@@ -16,6 +16,7 @@ use crate::tensor::shape_str;
 
 use super::util::{par_rows, strides};
 
+/// The ops this file implements.
 pub(crate) static OPS: &[OpEntry] = &[OpEntry {
     name: "Pad",
     build,

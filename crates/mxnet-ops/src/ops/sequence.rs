@@ -25,6 +25,7 @@ use crate::tensor::shape_str;
 
 use super::cast::f2i64;
 
+/// The ops this file implements.
 pub(crate) static OPS: &[OpEntry] = &[
     OpEntry {
         name: "SequenceLast",

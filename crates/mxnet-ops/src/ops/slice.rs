@@ -23,6 +23,7 @@ use crate::tensor::shape_str;
 use super::transpose::gather_strided;
 use super::util::{axis as norm_axis, strides};
 
+/// The ops this file implements.
 pub(crate) static OPS: &[OpEntry] = &[
     OpEntry {
         name: "slice",

@@ -14,6 +14,7 @@ use crate::tensor::shape_str;
 
 use super::util::axis as norm_axis;
 
+/// The ops this file implements.
 pub(crate) static OPS: &[OpEntry] = &[OpEntry {
     name: "SliceChannel",
     build,

@@ -15,6 +15,7 @@ use crate::registry::OpEntry;
 
 use super::util::{axis as norm_axis, par_rows, strides};
 
+/// The ops this file implements.
 pub(crate) static OPS: &[OpEntry] = &[
     OpEntry {
         name: "tile",

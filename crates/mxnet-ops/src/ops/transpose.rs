@@ -13,6 +13,7 @@ use crate::registry::OpEntry;
 
 use super::util::{PAR_GRAIN, axis as norm_axis, par_rows, strides};
 
+/// The ops this file implements.
 pub(crate) static OPS: &[OpEntry] = &[
     OpEntry {
         name: "transpose",
