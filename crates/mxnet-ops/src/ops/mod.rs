@@ -8,28 +8,56 @@ pub(crate) mod util;
 
 mod activation;
 mod batch_norm;
+mod broadcast;
+mod cast;
 mod concat;
 pub(crate) mod convolution;
+mod crop;
+mod depth_space;
+mod dims;
 mod elemwise;
 mod foreach;
 mod fully_connected;
 mod identity;
+mod indexing;
+mod init;
+mod pad;
 mod pooling;
 mod reshape;
+mod sequence;
+mod slice;
 mod softmax;
+mod split;
+mod stack;
+mod tile;
+mod transpose;
 
 /// Every op file's entries.
 pub(crate) static LISTS: &[&[OpEntry]] = &[
     activation::OPS,
     batch_norm::OPS,
+    broadcast::OPS,
+    cast::OPS,
     concat::OPS,
     convolution::OPS,
+    crop::OPS,
+    depth_space::OPS,
+    dims::OPS,
     elemwise::OPS,
     elemwise::SUM_OPS,
     foreach::OPS,
     fully_connected::OPS,
     identity::OPS,
+    indexing::OPS,
+    init::OPS,
+    pad::OPS,
     pooling::OPS,
     reshape::OPS,
+    sequence::OPS,
+    slice::OPS,
     softmax::OPS,
+    split::OPS,
+    stack::OPS,
+    tile::OPS,
+    transpose::OPS,
 ];

@@ -5,6 +5,11 @@
 //! into the next two codes (one may be −1). `reverse` applies the codes
 //! right-to-left. The deprecated `target_shape` (0 = infer) is honoured when
 //! `shape` is empty. `Flatten` gives (N, product of the rest); 1-D → (N, 1).
+//!
+//! `reshape_like(lhs, rhs)`: lhs's axes `[lhs_begin, lhs_end)` are replaced
+//! by rhs's axes `[rhs_begin, rhs_end)` (all four default None: begin 0, end
+//! ndim; negative values count from the end; begin < end ≤ ndim); the element
+//! count must not change. rhs's values are not read.
 
 use crate::attrs::Attrs;
 use crate::error::AttrError;
@@ -25,13 +30,24 @@ pub(crate) static OPS: &[OpEntry] = &[
         family: "tensor",
         summary: "(N, ...) -> (N, product)",
     },
+    OpEntry {
+        name: "reshape_like",
+        build: build_reshape_like,
+        family: "tensor",
+        summary: "reshape (some axes of) lhs to (some axes of) rhs's shape",
+    },
 ];
 
 #[derive(Debug)]
 enum Spec {
-    Codes { codes: Vec<i64>, reverse: bool },
+    Codes {
+        codes: Vec<i64>,
+        reverse: bool,
+    },
     Target(Vec<i64>),
     Flatten,
+    /// `reshape_like`: (begin, end) on lhs, then on rhs.
+    Like([Option<i64>; 4]),
 }
 
 #[derive(Debug)]
@@ -53,6 +69,34 @@ fn build_reshape(a: &Attrs<'_>) -> Result<Box<dyn Kernel>, AttrError> {
 
 fn build_flatten(_: &Attrs<'_>) -> Result<Box<dyn Kernel>, AttrError> {
     Ok(Box::new(Reshape(Spec::Flatten)))
+}
+
+fn build_reshape_like(a: &Attrs<'_>) -> Result<Box<dyn Kernel>, AttrError> {
+    Ok(Box::new(Reshape(Spec::Like([
+        a.opt_int("lhs_begin")?,
+        a.opt_int("lhs_end")?,
+        a.opt_int("rhs_begin")?,
+        a.opt_int("rhs_end")?,
+    ]))))
+}
+
+/// `[begin, end)` of `reshape_like` on an `ndim`-axis side (MXNet's
+/// `ReshapeLikeRangeCanonicalize`).
+fn like_range(
+    ndim: usize,
+    side: &str,
+    begin: Option<i64>,
+    end: Option<i64>,
+) -> Result<(usize, usize), String> {
+    let n = ndim as i64;
+    let b = begin.map_or(0, |b| if b < 0 { b + n } else { b });
+    let e = end.map_or(n, |e| if e < 0 { e + n } else { e });
+    if b < 0 || e > n || b >= e {
+        return Err(format!(
+            "{side}_begin {begin:?} and {side}_end {end:?} do not give a non-empty range of {ndim} axes"
+        ));
+    }
+    Ok((b as usize, e as usize))
 }
 
 /// MXNet's reshape inference (`InferReshapeShape`).
@@ -170,6 +214,26 @@ impl Kernel for Reshape {
         expect_inputs(inputs, 1)?;
         let x = inputs[0];
         let out = match &self.0 {
+            Spec::Like([lb, le, rb, re]) => {
+                expect_inputs(inputs, 2)?;
+                let rhs = inputs[1];
+                let (lb, le) = like_range(x.len(), "lhs", *lb, *le)?;
+                let (rb, re) = like_range(rhs.len(), "rhs", *rb, *re)?;
+                let out: Vec<usize> = x[..lb]
+                    .iter()
+                    .chain(&rhs[rb..re])
+                    .chain(&x[le..])
+                    .copied()
+                    .collect();
+                if numel(&out) != numel(x) {
+                    return Err(format!(
+                        "lhs {} cannot be reshaped to {}: the sizes differ",
+                        shape_str(x),
+                        shape_str(&out)
+                    ));
+                }
+                out
+            }
             Spec::Flatten => {
                 vec![x.first().copied().unwrap_or(1), x.iter().skip(1).product()]
             }

@@ -1,0 +1,183 @@
+//! `tile` and `repeat`: copies of the input laid side by side.
+//!
+//! * `tile(data)`: `reps` (required) — copies per axis. Shorter `reps` are
+//!   padded with leading 1s; a longer one promotes the input with leading
+//!   size-1 axes (output ndim = max of both). `()` gives the input unchanged;
+//!   a 0 entry gives a 0-size axis.
+//! * `repeat(data)`: `repeats` (required, ≥ 0) — each element is repeated
+//!   that many times along `axis` = None (the input is flattened first and the
+//!   output is 1-D). `repeats = 0` gives shape `(0,)`.
+
+use crate::attrs::Attrs;
+use crate::error::AttrError;
+use crate::kernel::{In, Kernel, Out, expect_inputs};
+use crate::registry::OpEntry;
+
+use super::util::{axis as norm_axis, par_rows, strides};
+
+/// The ops this file implements.
+pub(crate) static OPS: &[OpEntry] = &[
+    OpEntry {
+        name: "tile",
+        build: build_tile,
+        family: "tensor",
+        summary: "repeat the whole array along each axis",
+    },
+    OpEntry {
+        name: "repeat",
+        build: build_repeat,
+        family: "tensor",
+        summary: "repeat each element along an axis (or flattened)",
+    },
+];
+
+#[derive(Debug)]
+struct Tile {
+    reps: Vec<usize>,
+}
+
+fn build_tile(a: &Attrs<'_>) -> Result<Box<dyn Kernel>, AttrError> {
+    let reps = a.req_tuple("reps")?;
+    let reps = reps
+        .iter()
+        .map(|&r| usize::try_from(r))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| AttrError {
+            key: "reps".into(),
+            value: a.string("reps", "").into(),
+            expected: "a tuple of non-negative integers",
+        })?;
+    Ok(Box::new(Tile { reps }))
+}
+
+impl Tile {
+    /// The input shape promoted to the output's ndim, and the output shape.
+    fn shapes(&self, x: &[usize]) -> (Vec<usize>, Vec<usize>) {
+        if self.reps.is_empty() {
+            return (x.to_vec(), x.to_vec());
+        }
+        let n = x.len().max(self.reps.len());
+        let pad = |v: &[usize]| -> Vec<usize> {
+            let mut p = vec![1; n - v.len()];
+            p.extend_from_slice(v);
+            p
+        };
+        let xi = pad(x);
+        let r = pad(&self.reps);
+        let out = xi.iter().zip(&r).map(|(a, b)| a * b).collect();
+        (xi, out)
+    }
+}
+
+impl Kernel for Tile {
+    fn infer_shapes(&self, inputs: &[&[usize]]) -> Result<Vec<Vec<usize>>, String> {
+        expect_inputs(inputs, 1)?;
+        Ok(vec![self.shapes(inputs[0]).1])
+    }
+
+    fn forward(&self, inputs: &[In<'_>], outputs: &mut [Out<'_>]) -> Result<(), String> {
+        let x = inputs[0];
+        let (xs, os) = self.shapes(x.shape);
+        let out = &mut *outputs[0].data;
+        let Some(&olast) = os.last() else {
+            out.copy_from_slice(x.data);
+            return Ok(());
+        };
+        if out.is_empty() {
+            return Ok(());
+        }
+        let nd = os.len();
+        let xlast = xs[nd - 1];
+        let xstr = strides(&xs);
+        par_rows(out, olast, |row, o| {
+            // Input row of this output row: outer indices modulo input sizes.
+            let (mut rem, mut off) = (row, 0);
+            for d in (0..nd - 1).rev() {
+                off += (rem % os[d]) % xs[d] * xstr[d];
+                rem /= os[d];
+            }
+            let src = &x.data[off..off + xlast];
+            for chunk in o.chunks_mut(xlast) {
+                chunk.copy_from_slice(src);
+            }
+        });
+        Ok(())
+    }
+}
+
+#[derive(Debug)]
+struct Repeat {
+    repeats: usize,
+    axis: Option<i64>,
+}
+
+fn build_repeat(a: &Attrs<'_>) -> Result<Box<dyn Kernel>, AttrError> {
+    let repeats = a.req_int("repeats")?;
+    let repeats = usize::try_from(repeats).map_err(|_| AttrError {
+        key: "repeats".into(),
+        value: repeats.to_string(),
+        expected: "a non-negative integer",
+    })?;
+    Ok(Box::new(Repeat {
+        repeats,
+        axis: a.opt_int("axis")?,
+    }))
+}
+
+impl Repeat {
+    /// (outer, axis size, inner) of the input as repeat sees it.
+    fn split(&self, x: &[usize]) -> Result<(usize, usize, usize), String> {
+        match self.axis {
+            None => Ok((1, x.iter().product(), 1)),
+            Some(a) => {
+                let ax = norm_axis(a, x.len())?;
+                Ok((
+                    x[..ax].iter().product(),
+                    x[ax],
+                    x[ax + 1..].iter().product(),
+                ))
+            }
+        }
+    }
+}
+
+impl Kernel for Repeat {
+    fn infer_shapes(&self, inputs: &[&[usize]]) -> Result<Vec<Vec<usize>>, String> {
+        expect_inputs(inputs, 1)?;
+        let x = inputs[0];
+        self.split(x)?;
+        if self.repeats == 0 {
+            return Ok(vec![vec![0]]);
+        }
+        let out = match self.axis {
+            None => vec![x.iter().product::<usize>() * self.repeats],
+            Some(a) => {
+                let ax = norm_axis(a, x.len())?;
+                let mut out = x.to_vec();
+                out[ax] *= self.repeats;
+                out
+            }
+        };
+        Ok(vec![out])
+    }
+
+    fn forward(&self, inputs: &[In<'_>], outputs: &mut [Out<'_>]) -> Result<(), String> {
+        let x = inputs[0];
+        let (_, n, inner) = self.split(x.shape)?;
+        let out = &mut *outputs[0].data;
+        let block = n * inner * self.repeats;
+        if block == 0 {
+            return Ok(());
+        }
+        par_rows(out, block, |o, dst| {
+            let src = &x.data[o * n * inner..(o + 1) * n * inner];
+            for (i, s) in src.chunks(inner).enumerate() {
+                for r in 0..self.repeats {
+                    let at = (i * self.repeats + r) * inner;
+                    dst[at..at + inner].copy_from_slice(s);
+                }
+            }
+        });
+        Ok(())
+    }
+}
