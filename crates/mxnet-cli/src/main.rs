@@ -148,6 +148,17 @@ struct RunArgs {
     /// Print the summary as JSON.
     #[arg(long, short, value_enum, default_value_t = Format::Text)]
     format: Format,
+    /// Compare the outputs with the arrays of the same names in this file
+    /// (.params or .npz, e.g. MXNet's own outputs); exit 1 if one differs by
+    /// more than --rtol·|ref| + --atol.
+    #[arg(long, value_name = "REF")]
+    check: Option<PathBuf>,
+    /// Relative tolerance of --check.
+    #[arg(long, default_value_t = 1e-4)]
+    rtol: f64,
+    /// Absolute tolerance of --check.
+    #[arg(long, default_value_t = 1e-5)]
+    atol: f64,
 }
 
 const IMPORT_HELP: &str = "\
@@ -473,16 +484,18 @@ fn run_model(args: &RunArgs, quiet: bool) -> Result<()> {
                     out.display()
                 ),
             );
-            Ok(())
         }
         None => {
             let stdout = io::stdout();
             let mut out = io::BufWriter::new(stdout.lock());
             render::run_summary(&result, args.format, &mut out)?;
             out.flush()?;
-            Ok(())
         }
     }
+    if let Some(reference) = &args.check {
+        check_outputs(&result, reference, args.rtol, args.atol)?;
+    }
+    Ok(())
 }
 
 /// Peak resident set size of this process, from /proc (Linux), in bytes.
@@ -505,7 +518,8 @@ fn bench(args: &BenchArgs, quiet: bool) -> Result<()> {
         .build()
         .context("starting worker threads")?;
     let model = mxnet_io::Model::open(&args.model, &array_path(&args.array_path))?;
-    let report = pool.install(|| mxnet_io::bench::bench_model(&model, &shapes, args.warmup, args.runs))?;
+    let report =
+        pool.install(|| mxnet_io::bench::bench_model(&model, &shapes, args.warmup, args.runs))?;
     let load_ms = report.first_output_ms + load_start.elapsed().as_secs_f64() * 0.0;
     let _ = load_ms;
     for n in &report.notes {
@@ -517,7 +531,9 @@ fn bench(args: &BenchArgs, quiet: bool) -> Result<()> {
     let min = sorted.first().copied().unwrap_or(0.0);
     let max = sorted.last().copied().unwrap_or(0.0);
     let rss = peak_rss_bytes();
-    let first = load_start.elapsed().as_secs_f64() * 1e3 - report.run_ms.iter().sum::<f64>() - report.warmup_ms;
+    let first = load_start.elapsed().as_secs_f64() * 1e3
+        - report.run_ms.iter().sum::<f64>()
+        - report.warmup_ms;
     let mut out = io::stdout().lock();
     if args.format == Format::Json {
         let v = serde_json::json!({
@@ -545,6 +561,57 @@ fn bench(args: &BenchArgs, quiet: bool) -> Result<()> {
         if let Some(rss) = rss {
             writeln!(out, "peak RSS {:.1} MiB", rss as f64 / (1 << 20) as f64)?;
         }
+    }
+    Ok(())
+}
+
+/// Compares outputs with same-named reference arrays; fails on a mismatch.
+fn check_outputs(
+    result: &mxnet_io::RunResult,
+    reference: &Path,
+    rtol: f64,
+    atol: f64,
+) -> Result<()> {
+    let mut out = io::stdout().lock();
+    let mut failed = 0;
+    for (name, t) in result.names.iter().zip(&result.outputs) {
+        let r = mxnet_io::load_input(name, reference)
+            .with_context(|| format!("--check: no array {name:?} in {}", reference.display()))?;
+        if r.shape != t.shape {
+            writeln!(
+                out,
+                "check {name}: shape {:?}, reference {:?}: DIFFERENT",
+                t.shape, r.shape
+            )?;
+            failed += 1;
+            continue;
+        }
+        let (mut max_abs, mut worst) = (0f64, 0f64);
+        for (&a, &b) in t.data.iter().zip(&r.data) {
+            let (a, b) = (f64::from(a), f64::from(b));
+            if a.is_nan() && b.is_nan() {
+                continue;
+            }
+            let d = (a - b).abs();
+            max_abs = max_abs.max(d);
+            worst = worst.max(if d.is_nan() {
+                f64::INFINITY
+            } else {
+                d / (atol + rtol * b.abs())
+            });
+        }
+        let ok = worst <= 1.0;
+        writeln!(
+            out,
+            "check {name}: {} the reference (max |difference| {max_abs:.3e}; tolerance {atol:e} + {rtol:e}·|ref|)",
+            if ok { "matches" } else { "DIFFERS from" }
+        )?;
+        if !ok {
+            failed += 1;
+        }
+    }
+    if failed > 0 {
+        bail!("{failed} output(s) differ from {}", reference.display());
     }
     Ok(())
 }
