@@ -13,8 +13,10 @@ pub(crate) mod convolution;
 mod elemwise;
 mod fully_connected;
 mod identity;
+mod math;
 mod pooling;
 mod reshape;
+mod scalar;
 mod softmax;
 
 /// Every op file's entries.
@@ -27,7 +29,11 @@ pub(crate) static LISTS: &[&[OpEntry]] = &[
     elemwise::SUM_OPS,
     fully_connected::OPS,
     identity::OPS,
+    math::OPS,
+    math::PARAM_OPS,
     pooling::OPS,
     reshape::OPS,
+    scalar::OPS,
+    scalar::CLIP_OPS,
     softmax::OPS,
 ];
