@@ -15,6 +15,7 @@ mod fully_connected;
 mod identity;
 mod math;
 mod pooling;
+mod reduce;
 mod reshape;
 mod scalar;
 mod softmax;
@@ -32,6 +33,7 @@ pub(crate) static LISTS: &[&[OpEntry]] = &[
     math::OPS,
     math::PARAM_OPS,
     pooling::OPS,
+    reduce::OPS,
     reshape::OPS,
     scalar::OPS,
     scalar::CLIP_OPS,
