@@ -19,6 +19,7 @@ mod reduce;
 mod reshape;
 mod scalar;
 mod softmax;
+mod sort;
 
 /// Every op file's entries.
 pub(crate) static LISTS: &[&[OpEntry]] = &[
@@ -38,4 +39,5 @@ pub(crate) static LISTS: &[&[OpEntry]] = &[
     scalar::OPS,
     scalar::CLIP_OPS,
     softmax::OPS,
+    sort::OPS,
 ];
