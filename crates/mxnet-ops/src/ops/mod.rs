@@ -10,6 +10,7 @@ mod activation;
 mod batch_norm;
 mod concat;
 pub(crate) mod convolution;
+mod dot;
 mod elemwise;
 mod fully_connected;
 mod identity;
@@ -27,6 +28,7 @@ pub(crate) static LISTS: &[&[OpEntry]] = &[
     batch_norm::OPS,
     concat::OPS,
     convolution::OPS,
+    dot::OPS,
     elemwise::OPS,
     elemwise::SUM_OPS,
     fully_connected::OPS,
