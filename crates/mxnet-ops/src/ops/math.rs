@@ -364,10 +364,6 @@ impl Kernel for Unary {
         Ok(vec![inputs[0].to_vec()])
     }
 
-    fn infer_input_shapes(&self, _inputs: &[Option<&[usize]>]) -> Vec<Option<Vec<usize>>> {
-        Vec::new()
-    }
-
     fn infer_dtypes(&self, inputs: &[DType]) -> Vec<DType> {
         let d = inputs.first().copied().unwrap_or(DType::F32);
         match self.0 {

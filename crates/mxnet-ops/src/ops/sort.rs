@@ -15,8 +15,6 @@
 //! `std::sort`, so the order of equal values is unspecified there; here
 //! ties keep their original order and NaN sorts above every number.
 
-use std::cmp::Ordering;
-
 use mxnet_format::DType;
 use rayon::prelude::*;
 
@@ -171,11 +169,19 @@ impl TopK {
     }
 }
 
-/// Value order with NaN above every number (a total order).
+/// A sort key for `v` whose unsigned order is the value order, with −0 equal
+/// to +0 and NaN above every number.
 #[inline]
-fn value_order(a: f32, b: f32) -> Ordering {
-    a.partial_cmp(&b)
-        .unwrap_or_else(|| a.is_nan().cmp(&b.is_nan()))
+fn sort_key(v: f32) -> u32 {
+    if v.is_nan() {
+        return u32::MAX;
+    }
+    let bits = if v == 0.0 { 0 } else { v.to_bits() };
+    if bits & 0x8000_0000 != 0 {
+        !bits
+    } else {
+        bits | 0x8000_0000
+    }
 }
 
 impl Kernel for TopK {
@@ -218,32 +224,34 @@ impl Kernel for TopK {
             Some(o) if ret == Ret::Both => Some(&mut *o.data),
             _ => None,
         };
-        // One outer block: every lane i sorted, its first k written.
-        let run = |idx: &mut Vec<usize>, o: usize, a: &mut [f32], mut b: Option<&mut [f32]>| {
+        // One outer block: every lane i sorted, its first k written. Each
+        // lane is sorted as (key, index) pairs packed in u64s, so equal
+        // values keep their index order.
+        let run = |keys: &mut Vec<u64>, o: usize, a: &mut [f32], mut b: Option<&mut [f32]>| {
             if ret == Ret::Mask {
                 a.fill(0.0);
             }
             let base = o * n * inner;
             for i in 0..inner {
-                let val = |j: usize| data[base + j * inner + i];
-                let order = |p: &usize, q: &usize| {
-                    let v = value_order(val(*p), val(*q));
-                    (if ascend { v } else { v.reverse() }).then(p.cmp(q))
-                };
-                idx.clear();
-                idx.extend(0..n);
+                keys.clear();
+                keys.extend((0..n).map(|j| {
+                    let key = sort_key(data[base + j * inner + i]);
+                    let key = if ascend { key } else { !key };
+                    (u64::from(key) << 32) | j as u64
+                }));
                 if k < n {
-                    idx.select_nth_unstable_by(k - 1, order);
-                    idx.truncate(k);
+                    keys.select_nth_unstable(k - 1);
+                    keys.truncate(k);
                 }
-                idx.sort_unstable_by(order);
-                for (j, &s) in idx.iter().enumerate() {
+                keys.sort_unstable();
+                for (j, &key) in keys.iter().enumerate() {
+                    let s = (key & 0xffff_ffff) as usize;
                     match ret {
-                        Ret::Value => a[j * inner + i] = val(s),
+                        Ret::Value => a[j * inner + i] = data[base + s * inner + i],
                         Ret::Indices => a[j * inner + i] = s as f32,
                         Ret::Mask => a[s * inner + i] = 1.0,
                         Ret::Both => {
-                            a[j * inner + i] = val(s);
+                            a[j * inner + i] = data[base + s * inner + i];
                             if let Some(b) = b.as_deref_mut() {
                                 b[j * inner + i] = s as f32;
                             }
@@ -291,5 +299,29 @@ impl Kernel for TopK {
             store_all_as(self.dtype, b);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sort_keys_follow_value_order() {
+        let v = [
+            f32::NEG_INFINITY,
+            -3.5,
+            -1e-30,
+            0.0,
+            1e-30,
+            2.0,
+            f32::INFINITY,
+            f32::NAN,
+        ];
+        for w in v.windows(2) {
+            assert!(sort_key(w[0]) < sort_key(w[1]), "{w:?}");
+        }
+        assert_eq!(sort_key(-0.0), sort_key(0.0));
+        assert_eq!(sort_key(-f32::NAN), sort_key(f32::NAN));
     }
 }
