@@ -13,7 +13,9 @@
 //! With `axis` None the output is 1-D (k,) and indices are flat indices.
 //! Indices are float32 by default, not the input dtype. MXNet sorts with
 //! `std::sort`, so the order of equal values is unspecified there; here
-//! ties keep their original order and NaN sorts above every number.
+//! ties (−0 and +0 included) keep their original order and NaN sorts above
+//! every number. MXNet rejects float16 input to these ops; it is accepted
+//! here.
 
 use mxnet_format::DType;
 use rayon::prelude::*;
