@@ -23,7 +23,6 @@ const KNOWN_GAPS: &[&str] = &[
     "gluon_lstm",
     "misc",
     "rnn",
-    "mobilenet_v2",
     "sym_cnn",
     "sym_lstm",
     "text_lstm",

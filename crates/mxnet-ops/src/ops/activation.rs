@@ -44,7 +44,13 @@ impl Act {
     #[inline]
     pub(crate) fn apply(self, x: f32) -> f32 {
         match self {
-            Act::Relu => x.max(0.0),
+            Act::Relu => {
+                if x > 0.0 || x.is_nan() {
+                    x
+                } else {
+                    0.0
+                }
+            }
             Act::Sigmoid => 1.0 / (1.0 + (-x).exp()),
             Act::Tanh => x.tanh(),
             Act::SoftRelu => softrelu(x),

@@ -15,18 +15,23 @@ pub(crate) mod convolution;
 mod crop;
 mod depth_space;
 mod dims;
+mod dot;
 mod elemwise;
 mod foreach;
 mod fully_connected;
 mod identity;
 mod indexing;
 mod init;
+mod math;
 mod pad;
 mod pooling;
+mod reduce;
 mod reshape;
+mod scalar;
 mod sequence;
 mod slice;
 mod softmax;
+mod sort;
 mod split;
 mod stack;
 mod tile;
@@ -43,6 +48,7 @@ pub(crate) static LISTS: &[&[OpEntry]] = &[
     crop::OPS,
     depth_space::OPS,
     dims::OPS,
+    dot::OPS,
     elemwise::OPS,
     elemwise::SUM_OPS,
     foreach::OPS,
@@ -50,12 +56,18 @@ pub(crate) static LISTS: &[&[OpEntry]] = &[
     identity::OPS,
     indexing::OPS,
     init::OPS,
+    math::OPS,
+    math::PARAM_OPS,
     pad::OPS,
     pooling::OPS,
+    reduce::OPS,
     reshape::OPS,
+    scalar::CLIP_OPS,
+    scalar::OPS,
     sequence::OPS,
     slice::OPS,
     softmax::OPS,
+    sort::OPS,
     split::OPS,
     stack::OPS,
     tile::OPS,
