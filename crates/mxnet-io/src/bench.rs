@@ -45,10 +45,15 @@ pub fn random_normal(n: usize, seed: u64) -> Vec<f32> {
 
 /// Runs `model` with random inputs of `shapes`: one first pass (compile,
 /// bind, run), `warmup` untimed passes, then `runs` timed ones.
-pub fn bench_model(model: &Model, shapes: &HashMap<String, Vec<usize>>, warmup: usize, runs: usize) -> Result<BenchReport> {
+pub fn bench_model(
+    model: &Model,
+    shapes: &HashMap<String, Vec<usize>>,
+    warmup: usize,
+    runs: usize,
+) -> Result<BenchReport> {
     let exec_err = |source: mxnet_ops::Error| Error::Exec {
         path: model.symbol_path.clone(),
-        source,
+        source: Box::new(source),
     };
     let start = Instant::now();
     let mut notes = Vec::new();
@@ -72,7 +77,11 @@ pub fn bench_model(model: &Model, shapes: &HashMap<String, Vec<usize>>, warmup: 
         .enumerate()
         .map(|(k, (name, shape))| {
             let n = mxnet_ops::numel(shape);
-            (name.clone(), Tensor::new(shape.clone(), random_normal(n, 42 + k as u64)).unwrap_or_else(|_| Tensor::zeros(shape.clone())))
+            (
+                name.clone(),
+                Tensor::new(shape.clone(), random_normal(n, 42 + k as u64))
+                    .unwrap_or_else(|_| Tensor::zeros(shape.clone())),
+            )
         })
         .collect();
     let mut exec = Executor::new(&program, &weights, plan);

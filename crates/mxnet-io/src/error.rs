@@ -23,7 +23,7 @@ pub enum Error {
         /// The file.
         path: PathBuf,
         /// What is wrong and where.
-        source: ParamsError,
+        source: Box<ParamsError>,
     },
     /// A symbol JSON is malformed.
     #[error("{}: {source}", path.display())]
@@ -31,7 +31,7 @@ pub enum Error {
         /// The file.
         path: PathBuf,
         /// What is wrong and where.
-        source: SymbolError,
+        source: Box<SymbolError>,
     },
     /// The element cannot be imported from this kind of file.
     #[error("{}: element {element} comes from {needs} files, and this is {found}", path.display())]
@@ -77,7 +77,7 @@ pub enum Error {
         /// The symbol file.
         path: PathBuf,
         /// What went wrong, with the node.
-        source: mxnet_ops::Error,
+        source: Box<mxnet_ops::Error>,
     },
     /// Values of an array could not be decoded.
     #[error("{}: array {array}: {source}", path.display())]
@@ -104,7 +104,7 @@ impl Error {
             ReadError::Io(source) => Error::io(path, source),
             ReadError::Params(source) => Error::Params {
                 path: path.to_owned(),
-                source,
+                source: Box::new(source),
             },
             other => Error::io(path, std::io::Error::other(other.to_string())),
         }
@@ -115,7 +115,7 @@ impl Error {
             ReadSymbolError::Io(source) => Error::io(path, source),
             ReadSymbolError::Symbol(source) => Error::Symbol {
                 path: path.to_owned(),
-                source,
+                source: Box::new(source),
             },
             other => Error::io(path, std::io::Error::other(other.to_string())),
         }
