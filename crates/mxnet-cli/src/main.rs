@@ -365,7 +365,7 @@ fn import_stdin(args: &ImportArgs, options: &ImportOptions) -> Result<mxnet_io::
                 mxnet_io::mxnet_format::symbol::Symbol::from_slice(&bytes).map_err(|source| {
                     mxnet_io::Error::Symbol {
                         path: label.to_owned(),
-                        source: Box::new(source),
+                        error: Box::new(source),
                     }
                 })?;
             if element.file_type() != FileType::Symbol {

@@ -174,7 +174,7 @@ fn arrays(element: Element, file: &ParamsFile, format: Format, out: &mut impl Wr
                         array: e
                             .name()
                             .map_or_else(|| e.index.to_string(), |n| n.into_owned()),
-                        source,
+                        error: source,
                     })?;
                 let sep = if k + 1 < n { "," } else { "" };
                 if named {

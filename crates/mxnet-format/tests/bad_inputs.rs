@@ -554,9 +554,9 @@ const SYMBOL_CASES: &[SymbolCase] = &[
     (
         "bad_subgraph-symbol.json",
         |e| {
-            matches!(e, SymbolError::Subgraph { node, subgraph: 0, source }
+            matches!(e, SymbolError::Subgraph { node, subgraph: 0, error }
                 if node.index == 2 && node.name == "_foreach0"
-                    && matches!(**source, SymbolError::HeadOutOfRange { head: 1, target: 5, count: 3 }))
+                    && matches!(**error, SymbolError::HeadOutOfRange { head: 1, target: 5, count: 3 }))
         },
         &["node 2 \"_foreach0\"", "subgraph 0", "head 1", "node 5"],
     ),

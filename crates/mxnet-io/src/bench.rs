@@ -53,7 +53,7 @@ pub fn bench_model(
 ) -> Result<BenchReport> {
     let exec_err = |source: mxnet_ops::Error| Error::Exec {
         path: model.symbol_path.clone(),
-        source: Box::new(source),
+        error: Box::new(source),
     };
     let start = Instant::now();
     let mut notes = Vec::new();
@@ -63,7 +63,7 @@ pub fn bench_model(
             Weights::from_params(&p.file).map_err(|e| Error::Value {
                 path: p.path.clone(),
                 array: "?".to_owned(),
-                source: e,
+                error: e,
             })?
         }
         None => Weights::new(),

@@ -10,28 +10,28 @@ use mxnet_format::symbol::{ReadSymbolError, SymbolError};
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The operating system refused to read or write a file.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {error}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
         /// The OS error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A `.params` file is malformed.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {error}", path.display())]
     Params {
         /// The file.
         path: PathBuf,
         /// What is wrong and where.
-        source: Box<ParamsError>,
+        error: Box<ParamsError>,
     },
     /// A symbol JSON is malformed.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {error}", path.display())]
     Symbol {
         /// The file.
         path: PathBuf,
         /// What is wrong and where.
-        source: Box<SymbolError>,
+        error: Box<SymbolError>,
     },
     /// The element cannot be imported from this kind of file.
     #[error("{}: element {element} comes from {needs} files, and this is {found}", path.display())]
@@ -72,30 +72,30 @@ pub enum Error {
         reason: String,
     },
     /// The graph cannot be compiled, bound or run.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {error}", path.display())]
     Exec {
         /// The symbol file.
         path: PathBuf,
         /// What went wrong, with the node.
-        source: Box<mxnet_ops::Error>,
+        error: Box<mxnet_ops::Error>,
     },
     /// Values of an array could not be decoded.
-    #[error("{}: array {array}: {source}", path.display())]
+    #[error("{}: array {array}: {error}", path.display())]
     Value {
         /// The file.
         path: PathBuf,
         /// The array name (or index).
         array: String,
         /// What went wrong.
-        source: mxnet_format::params::ValueError,
+        error: mxnet_format::params::ValueError,
     },
 }
 
 impl Error {
-    pub(crate) fn io(path: &Path, source: std::io::Error) -> Error {
+    pub(crate) fn io(path: &Path, error: std::io::Error) -> Error {
         Error::Io {
             path: path.to_owned(),
-            source,
+            error,
         }
     }
 
@@ -104,7 +104,7 @@ impl Error {
             ReadError::Io(source) => Error::io(path, source),
             ReadError::Params(source) => Error::Params {
                 path: path.to_owned(),
-                source: Box::new(source),
+                error: Box::new(source),
             },
             other => Error::io(path, std::io::Error::other(other.to_string())),
         }
@@ -115,7 +115,7 @@ impl Error {
             ReadSymbolError::Io(source) => Error::io(path, source),
             ReadSymbolError::Symbol(source) => Error::Symbol {
                 path: path.to_owned(),
-                source: Box::new(source),
+                error: Box::new(source),
             },
             other => Error::io(path, std::io::Error::other(other.to_string())),
         }

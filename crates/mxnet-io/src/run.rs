@@ -73,7 +73,7 @@ pub fn load_input(name: &str, path: &Path) -> Result<Tensor> {
         _ => {
             let file = ParamsFile::from_bytes(bytes).map_err(|source| Error::Params {
                 path: path.to_owned(),
-                source: Box::new(source),
+                error: Box::new(source),
             })?;
             let entry = file
                 .get_by_name(name)
@@ -125,7 +125,7 @@ pub fn run(path: &Path, options: &RunOptions) -> Result<RunResult> {
 pub fn run_model(model: &Model, options: &RunOptions) -> Result<RunResult> {
     let exec_err = |source: mxnet_ops::Error| Error::Exec {
         path: model.symbol_path.clone(),
-        source: Box::new(source),
+        error: Box::new(source),
     };
     let mut notes = Vec::new();
     let weights = match &model.params {
@@ -137,7 +137,7 @@ pub fn run_model(model: &Model, options: &RunOptions) -> Result<RunResult> {
             Weights::from_params(&p.file).map_err(|e| Error::Value {
                 path: p.path.clone(),
                 array: "?".to_owned(),
-                source: e,
+                error: e,
             })?
         }
         None => {

@@ -46,14 +46,14 @@ pub enum Error {
     #[error("{}", unsupported_message(.0))]
     Unsupported(Vec<Unsupported>),
     /// An attribute of a node does not parse.
-    #[error("node {node:?} ({op}): {source}")]
+    #[error("node {node:?} ({op}): {error}")]
     Attr {
         /// The node.
         node: String,
         /// Its op.
         op: String,
         /// The attribute problem.
-        source: AttrError,
+        error: AttrError,
     },
     /// A requested output name is not an output of any node.
     #[error(

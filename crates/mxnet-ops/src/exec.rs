@@ -232,12 +232,11 @@ impl<'s> Program<'s> {
                     .or_default()
                     .push(node.name.clone()),
                 Some(entry) => {
-                    let kernel =
-                        (entry.build)(&Attrs::new(node)).map_err(|source| Error::Attr {
-                            node: node.name.clone(),
-                            op: node.op.clone(),
-                            source,
-                        })?;
+                    let kernel = (entry.build)(&Attrs::new(node)).map_err(|error| Error::Attr {
+                        node: node.name.clone(),
+                        op: node.op.clone(),
+                        error,
+                    })?;
                     kernels[i] = Some(kernel);
                 }
             }

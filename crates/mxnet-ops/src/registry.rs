@@ -1,6 +1,6 @@
 //! The op registry: one visible list, built from the op files.
 //!
-//! Every op file exports a slice of [`OpEntry`] values; [`crate::ops::LISTS`]
+//! Every op file exports a slice of [`OpEntry`] values; `ops::LISTS`
 //! concatenates them. The same declarations produce the support table that
 //! `mxnet-io ops` prints.
 

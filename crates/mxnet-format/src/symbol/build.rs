@@ -228,7 +228,7 @@ fn convert_node(
         subgraphs.push(from_raw(g, false).map_err(|e| SymbolError::Subgraph {
             node: this(),
             subgraph: s,
-            source: Box::new(e),
+            error: Box::new(e),
         })?);
     }
     Ok(Node {

@@ -120,14 +120,14 @@ pub enum SymbolError {
         reason: String,
     },
     /// A subgraph of a control-flow node is invalid.
-    #[error("{node}, subgraph {subgraph}: {source}")]
+    #[error("{node}, subgraph {subgraph}: {error}")]
     Subgraph {
         /// The control-flow node.
         node: NodeRef,
         /// Index of the subgraph.
         subgraph: usize,
         /// The problem inside it.
-        source: Box<SymbolError>,
+        error: Box<SymbolError>,
     },
 }
 
