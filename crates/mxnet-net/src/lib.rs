@@ -33,6 +33,7 @@
 
 #![deny(missing_docs)]
 
+pub mod describe;
 mod error;
 mod layer;
 mod net;

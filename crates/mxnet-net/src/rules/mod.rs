@@ -216,6 +216,16 @@ impl Builder {
             ));
         } else {
             self.missing.push(name.to_owned());
+            if aux {
+                // As MXNet marks its own auxiliary states: moving variances
+                // start at one, other statistics at zero.
+                let init = if name.ends_with("_var") {
+                    "[\"one\", {}]"
+                } else {
+                    "[\"zero\", {}]"
+                };
+                var.attrs.insert("__init__".into(), init.into());
+            }
         }
         self.nodes.push(var);
         NodeEntry::new(self.nodes.len() as u32 - 1, 0)
@@ -338,4 +348,41 @@ pub(crate) fn fallback(view: &NodeView<'_>, reason: String) -> Translated {
 /// Nodes folded into RNN layers (Gluon's parameter packing, zero states).
 pub(crate) fn recurrent_absorbed(sym: &Symbol) -> Vec<usize> {
     recurrent::absorbed(sym)
+}
+
+/// The variable names [`export_layer`] gives a layer's arrays, in array order.
+pub(crate) fn array_variables(name: &str, layer: &Layer) -> Vec<String> {
+    let norm = matches!(
+        layer.kind,
+        LayerKind::BatchNormalization { .. }
+            | LayerKind::InstanceNormalization { .. }
+            | LayerKind::Normalization { .. }
+            | LayerKind::GroupNormalization { .. }
+    );
+    layer
+        .arrays
+        .iter()
+        .map(|(array, _)| {
+            let slot = match (array.as_str(), norm) {
+                ("Weights", _) => "weight",
+                ("Biases", true) => "beta",
+                ("Biases", false) => "bias",
+                ("Scaling", _) | ("Slope", _) => "gamma",
+                ("MovingMean", _) => "moving_mean",
+                ("MovingVariance", _) => "moving_var",
+                (other, _) => other,
+            };
+            format!("{name}_{slot}")
+        })
+        .collect()
+}
+
+/// Fills an uninitialised recurrent layer's arrays, given the length of its
+/// flat parameter vector.
+pub(crate) fn initialize_recurrent(
+    layer: &mut Layer,
+    flat: Option<&Vec<usize>>,
+    seed: &mut u64,
+) -> Result<(), NetError> {
+    recurrent::initialize(layer, flat.and_then(|s| s.first().copied()), seed)
 }

@@ -293,6 +293,63 @@ pub(crate) fn export(
         .collect())
 }
 
+/// Fills a recurrent layer's arrays with uniform values in ±1/√hidden (zero
+/// biases), with the input size solved from the parameter vector's length.
+pub(crate) fn initialize(
+    layer: &mut Layer,
+    flat_len: Option<usize>,
+    seed: &mut u64,
+) -> Result<(), crate::error::NetError> {
+    let (mode, o) = mode_of(&layer.kind);
+    let o = o.clone();
+    let dirs = if o.bidirectional { 2 } else { 1 };
+    let gh = gates(mode).len() * o.hidden;
+    let input = match (o.input_size, flat_len) {
+        (Some(i), _) => i,
+        (None, Some(len)) => {
+            let per_upper = gh * dirs * o.hidden + gh * o.hidden + 2 * gh;
+            let first = (len / dirs)
+                .checked_sub((o.layers - 1) * per_upper + gh * o.hidden + 2 * gh)
+                .filter(|f| gh > 0 && f % gh == 0)
+                .ok_or_else(|| {
+                    crate::error::NetError::Invalid("recurrent parameter size does not fit".into())
+                })?;
+            first / gh
+        }
+        (None, None) => {
+            return Err(crate::error::NetError::Invalid(
+                "the input size of a recurrent layer could not be inferred".into(),
+            ));
+        }
+    };
+    let shapes = array_shapes(mode, &o, input);
+    let scale = 1.0 / (o.hidden.max(1) as f32).sqrt();
+    for ((name, value), shape) in layer.arrays.iter_mut().zip(shapes) {
+        if value.is_some() {
+            continue;
+        }
+        let n: usize = shape.iter().product();
+        let data = if name.ends_with("Biases") {
+            vec![0.0; n]
+        } else {
+            (0..n)
+                .map(|_| {
+                    *seed ^= *seed << 13;
+                    *seed ^= *seed >> 7;
+                    *seed ^= *seed << 17;
+                    (((*seed >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0) * scale
+                })
+                .collect()
+        };
+        *value = Some(Tensor {
+            dtype: mxnet_format::DType::F32,
+            shape,
+            data,
+        });
+    }
+    Ok(())
+}
+
 /// Nodes the importer folds into an RNN layer: Gluon's parameter packing
 /// (`_rnn_param_concat` of `Reshape`s of variables) and `_zeros` initial
 /// states, when the RNN is their only consumer.
