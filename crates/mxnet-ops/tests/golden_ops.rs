@@ -25,7 +25,6 @@ fn fixtures() -> PathBuf {
 const KNOWN_GAPS: &[&str] = &[
     "Cast",
     "Crop",
-    "Deconvolution",
     "Embedding",
     "GroupNorm",
     "InstanceNorm",

@@ -10,6 +10,7 @@ mod activation;
 mod batch_norm;
 mod concat;
 pub(crate) mod convolution;
+pub(crate) mod deconvolution;
 mod elemwise;
 mod fully_connected;
 mod identity;
@@ -23,6 +24,7 @@ pub(crate) static LISTS: &[&[OpEntry]] = &[
     batch_norm::OPS,
     concat::OPS,
     convolution::OPS,
+    deconvolution::OPS,
     elemwise::OPS,
     elemwise::SUM_OPS,
     fully_connected::OPS,
