@@ -14,6 +14,7 @@ pub(crate) mod deconvolution;
 mod elemwise;
 mod fully_connected;
 mod identity;
+mod norm;
 mod pooling;
 mod reshape;
 mod softmax;
@@ -29,6 +30,7 @@ pub(crate) static LISTS: &[&[OpEntry]] = &[
     elemwise::SUM_OPS,
     fully_connected::OPS,
     identity::OPS,
+    norm::OPS,
     pooling::OPS,
     reshape::OPS,
     softmax::OPS,
