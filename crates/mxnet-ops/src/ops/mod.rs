@@ -18,6 +18,7 @@ mod norm;
 mod pooling;
 mod reshape;
 mod softmax;
+mod upsampling;
 
 /// Every op file's entries.
 pub(crate) static LISTS: &[&[OpEntry]] = &[
@@ -34,4 +35,5 @@ pub(crate) static LISTS: &[&[OpEntry]] = &[
     pooling::OPS,
     reshape::OPS,
     softmax::OPS,
+    upsampling::OPS,
 ];
