@@ -11,6 +11,7 @@ mod batch_norm;
 mod concat;
 pub(crate) mod convolution;
 pub(crate) mod deconvolution;
+mod detection;
 mod elemwise;
 mod fully_connected;
 mod identity;
@@ -27,6 +28,7 @@ pub(crate) static LISTS: &[&[OpEntry]] = &[
     concat::OPS,
     convolution::OPS,
     deconvolution::OPS,
+    detection::OPS,
     elemwise::OPS,
     elemwise::SUM_OPS,
     fully_connected::OPS,
