@@ -27,7 +27,6 @@ const KNOWN_GAPS: &[&str] = &[
     "Crop",
     "Embedding",
     "Pad",
-    "RNN",
     "SequenceLast",
     "SequenceMask",
     "SequenceReverse",

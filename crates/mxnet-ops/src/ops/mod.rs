@@ -18,6 +18,7 @@ mod identity;
 mod norm;
 mod pooling;
 mod reshape;
+mod rnn;
 mod softmax;
 mod upsampling;
 
@@ -36,6 +37,7 @@ pub(crate) static LISTS: &[&[OpEntry]] = &[
     norm::OPS,
     pooling::OPS,
     reshape::OPS,
+    rnn::OPS,
     softmax::OPS,
     upsampling::OPS,
 ];
