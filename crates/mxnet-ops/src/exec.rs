@@ -595,16 +595,14 @@ fn bind(
     let mut missing: Vec<String> = Vec::new();
     for &i in &order {
         let n = &nodes[i];
-        if n.is_variable() {
-            if known[i][0].full().is_none() {
-                if matches!(bindings.get(&n.name), Some(Binding::Initialized(_))) {
-                    return Err(Error::MissingWeight {
-                        name: n.name.clone(),
-                        aux: true,
-                    });
-                }
-                missing.push(n.name.clone());
+        if n.is_variable() && known[i][0].full().is_none() {
+            if matches!(bindings.get(&n.name), Some(Binding::Initialized(_))) {
+                return Err(Error::MissingWeight {
+                    name: n.name.clone(),
+                    aux: true,
+                });
             }
+            missing.push(n.name.clone());
         }
     }
     if !missing.is_empty() {
@@ -779,10 +777,8 @@ fn bind(
             entry_slot.insert((i, k), Slot::Buffer(b));
             out_slots.push(Slot::Buffer(b));
             out_shapes.push(shape);
-            if !last_use.contains_key(&(i, k)) {
-                // Nobody reads it: release after this step.
-                last_use.insert((i, k), s);
-            }
+            // Nobody reads it: release after this step.
+            last_use.entry((i, k)).or_insert(s);
         }
         steps.push(Step {
             node: i,

@@ -40,6 +40,7 @@ impl<'a> Mat<'a> {
 ///
 /// Panics if a view is smaller than its shape says (a bug in the caller, not
 /// a property of input files: shapes are checked by shape inference).
+#[allow(clippy::too_many_arguments)]
 pub fn sgemm(
     m: usize,
     n: usize,
@@ -267,8 +268,8 @@ mod tests {
             m,
             false,
         );
-        for i in 0..m {
-            assert!((r[i] - naive(i, 1)).abs() < 1e-4);
+        for (i, v) in r.iter().enumerate() {
+            assert!((v - naive(i, 1)).abs() < 1e-4);
         }
     }
 }

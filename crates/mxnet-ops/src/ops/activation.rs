@@ -98,7 +98,7 @@ impl Kernel for Activation {
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Leaky {
-    Leaky(f32),
+    Slope(f32),
     /// rrelu at inference: the mean slope; MXNet also returns a mask output
     /// (left uninitialised by MXNet); we fill it with the slope.
     Rrelu(f32),
@@ -127,7 +127,7 @@ fn build_leaky(a: &Attrs<'_>) -> Result<Box<dyn Kernel>, AttrError> {
         "elu" => Leaky::Elu(slope),
         "selu" => Leaky::Selu,
         "gelu" => Leaky::Gelu,
-        _ => Leaky::Leaky(slope),
+        _ => Leaky::Slope(slope),
     };
     Ok(Box::new(LeakyRelu(kind)))
 }
@@ -161,7 +161,7 @@ impl Kernel for LeakyRelu {
         }
         let out = &mut *outputs[0].data;
         match self.0 {
-            Leaky::Leaky(s) | Leaky::Rrelu(s) => {
+            Leaky::Slope(s) | Leaky::Rrelu(s) => {
                 map_unary(x, out, |v| if v > 0.0 { v } else { v * s })
             }
             Leaky::Elu(s) => map_unary(x, out, |v| if v > 0.0 { v } else { s * v.exp_m1() }),

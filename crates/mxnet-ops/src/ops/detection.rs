@@ -282,7 +282,7 @@ impl Kernel for RoiAlign {
         let c = inputs[0][1];
         let bins = self.ph * self.pw;
         let oc = if self.position_sensitive {
-            if c % bins != 0 {
+            if !c.is_multiple_of(bins) {
                 return Err(format!(
                     "{c} channels do not divide by the {bins} bins of a position-sensitive pooling"
                 ));

@@ -288,7 +288,7 @@ impl Kernel for GroupNorm {
         if x.len() < 3 {
             return Err("data must be at least 3-d (N, C, …)".into());
         }
-        if x[1] % g != 0 {
+        if !x[1].is_multiple_of(g) {
             return Err(format!("{} channels do not split into {g} groups", x[1]));
         }
         for (i, name) in [(1, "gamma"), (2, "beta")] {
@@ -389,7 +389,7 @@ impl Kernel for L2Norm {
         let x = inputs[0];
         let eps = self.eps;
         let n = x.shape[0];
-        let per_sample = if n == 0 { 0 } else { x.data.len() / n };
+        let per_sample = x.data.len().checked_div(n).unwrap_or(0);
         match self.mode {
             L2Mode::Instance | L2Mode::Spatial => {
                 let row = match self.mode {

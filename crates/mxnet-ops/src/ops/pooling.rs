@@ -122,6 +122,9 @@ fn build(a: &Attrs<'_>) -> Result<Box<dyn Kernel>, AttrError> {
     }))
 }
 
+/// Per padded spatial axis: (input, output, kernel, stride, pad).
+type Axis = (usize, usize, usize, usize, usize);
+
 impl Pooling {
     fn spatial_rank(&self, x: &[usize]) -> usize {
         if self.global {
@@ -132,7 +135,7 @@ impl Pooling {
     }
 
     /// Per padded axis: (input, output, kernel, stride, pad).
-    fn axes(&self, x: &[usize]) -> Result<[(usize, usize, usize, usize, usize); 3], String> {
+    fn axes(&self, x: &[usize]) -> Result<[Axis; 3], String> {
         let nd = self.spatial_rank(x);
         if !(1..=3).contains(&nd) || x.len() != nd + 2 {
             return Err(format!(

@@ -147,7 +147,7 @@ pub(crate) fn reshape_codes(
             .filter(|(j, _)| *j != k)
             .map(|(_, v)| *v)
             .product();
-        if rest == 0 || numel(src) % rest != 0 {
+        if rest == 0 || !numel(src).is_multiple_of(rest) {
             return Err(bad("the -1 dimension cannot be inferred"));
         }
         out[k] = numel(src) / rest;
@@ -181,10 +181,8 @@ impl Kernel for Reshape {
                     .map(|&v| {
                         if v > 0 {
                             v as usize
-                        } else if known > 0 {
-                            numel(x) / known
                         } else {
-                            0
+                            numel(x).checked_div(known).unwrap_or(0)
                         }
                     })
                     .collect();

@@ -371,7 +371,7 @@ impl BilinearResize {
             ResizeMode::OddScale => {
                 let (sh, sw) = self.scales.unwrap_or((1.0, 1.0));
                 let odd = |d: usize, s: f32| {
-                    if d % 2 == 0 {
+                    if d.is_multiple_of(2) {
                         scaled(d, s)
                     } else {
                         ((d as f32 - 1.0) * s) as i64 + 1

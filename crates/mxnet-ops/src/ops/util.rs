@@ -71,6 +71,7 @@ pub fn broadcast_strides(shape: &[usize], out: &[usize]) -> Vec<usize> {
 /// Elements per parallel task: large enough that scheduling is negligible.
 pub const PAR_GRAIN: usize = 1 << 14;
 
+#[allow(dead_code)] // used by the op families being added
 /// Applies `f` to each element of `out` with its index, in parallel for
 /// large outputs.
 pub fn fill_indexed(out: &mut [f32], f: impl Fn(usize) -> f32 + Sync) {
@@ -124,6 +125,7 @@ pub fn par_rows(out: &mut [f32], chunk: usize, f: impl Fn(usize, &mut [f32]) + S
     }
 }
 
+#[allow(dead_code)] // used by the op families being added
 /// Converts attribute integers to sizes, rejecting negatives.
 pub fn sizes(v: &[i64], what: &str) -> Result<Vec<usize>, String> {
     v.iter()
