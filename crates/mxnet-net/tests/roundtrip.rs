@@ -148,16 +148,7 @@ fn check(sym_path: &Path, params_path: &Path, io_path: &Path) -> Result<usize, S
 
 /// Models whose ops the executor cannot run yet (prefixes); the test fails
 /// when one of them passes.
-const KNOWN_GAPS: &[&str] = &[
-    "gluon_gru",
-    "gluon_lstm",
-    "misc",
-    "rnn",
-    "sym_cnn",
-    "sym_lstm",
-    "text_lstm",
-    "unet",
-];
+const KNOWN_GAPS: &[&str] = &[];
 
 #[test]
 fn every_fixture_model_imports_runs_and_round_trips() {

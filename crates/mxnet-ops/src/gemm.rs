@@ -70,6 +70,9 @@ pub fn sgemm(
         }
         return;
     }
+    if gemv(m, n, k, a, b, c, ldc, accumulate) {
+        return;
+    }
     let threads = rayon::current_num_threads();
     let parallelism = if threads > 1 && m * n * k >= 1 << 18 {
         gemm::Parallelism::Rayon(threads)
@@ -104,6 +107,108 @@ pub fn sgemm(
     }
 }
 
+/// Matrix-vector products (one output column, or one output row, whose
+/// operands are contiguous vectors), which the `gemm` crate runs slowly:
+/// one dot product per output, rows in parallel for large matrices. Returns
+/// false when the product is not of that form.
+#[allow(clippy::too_many_arguments)]
+fn gemv(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: Mat<'_>,
+    b: Mat<'_>,
+    c: &mut [f32],
+    ldc: usize,
+    accumulate: bool,
+) -> bool {
+    use rayon::prelude::*;
+    // (rows, row stride of the matrix, the vector, its stride, output stride)
+    let (rows, mat, rs, vec, vs, cs) = if n == 1 && a.cs == 1 {
+        (m, a.data, a.rs, b.data, b.rs, ldc)
+    } else if m == 1 && b.rs == 1 {
+        (n, b.data, b.cs, a.data, a.cs, 1)
+    } else {
+        return false;
+    };
+    let packed: Vec<f32>;
+    let v: &[f32] = if vs == 1 {
+        &vec[..k]
+    } else {
+        packed = (0..k).map(|p| vec[p * vs]).collect();
+        &packed
+    };
+    let fill = |(i, out): (usize, &mut f32)| {
+        let d = dot(&mat[i * rs..i * rs + k], v);
+        *out = if accumulate { *out + d } else { d };
+    };
+    if cs == 1 {
+        let out = &mut c[..rows];
+        if rows * k >= 1 << 16 && rayon::current_num_threads() > 1 {
+            out.par_iter_mut()
+                .enumerate()
+                .with_min_len(64)
+                .for_each(fill);
+        } else {
+            out.iter_mut().enumerate().for_each(fill);
+        }
+    } else {
+        c.iter_mut()
+            .step_by(cs)
+            .take(rows)
+            .enumerate()
+            .for_each(fill);
+    }
+    true
+}
+
+/// Dot product of equal-length slices, with AVX2/FMA when the CPU has them.
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU supports the features `dot_fma` is compiled for.
+        return unsafe { dot_fma(a, b) };
+    }
+    dot_lanes::<false>(a, b)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dot_fma(a: &[f32], b: &[f32]) -> f32 {
+    dot_lanes::<true>(a, b)
+}
+
+/// 32 independent partial sums (vectorisable), fused multiply-adds when
+/// `FMA` (only inside a function compiled with the fma feature).
+#[inline(always)]
+fn dot_lanes<const FMA: bool>(a: &[f32], b: &[f32]) -> f32 {
+    const L: usize = 32;
+    let mut acc = [0f32; L];
+    let (ca, cb) = (a.chunks_exact(L), b.chunks_exact(L));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for i in 0..L {
+            acc[i] = if FMA {
+                x[i].mul_add(y[i], acc[i])
+            } else {
+                acc[i] + x[i] * y[i]
+            };
+        }
+    }
+    let mut half = L / 2;
+    while half > 0 {
+        for i in 0..half {
+            acc[i] += acc[i + half];
+        }
+        half /= 2;
+    }
+    let mut s = acc[0];
+    for (x, y) in ra.iter().zip(rb) {
+        s += x * y;
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,6 +234,42 @@ mod tests {
                 let want: f32 = 1.0 + (0..k).map(|p| a[i * k + p] * bt[j * k + p]).sum::<f32>();
                 assert!((c[i * n + j] - want).abs() < 1e-5);
             }
+        }
+    }
+
+    #[test]
+    fn matrix_vector_products_match_a_naive_product() {
+        let (m, k) = (300, 77);
+        let w: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.37).sin()).collect(); // m×k
+        let x: Vec<f32> = (0..k * 3).map(|i| (i as f32 * 0.11).cos()).collect();
+        let naive =
+            |i: usize, stride: usize| -> f32 { (0..k).map(|p| w[i * k + p] * x[p * stride]).sum() };
+        // One output column: A·x with x strided by 3.
+        let mut c = vec![1.0; m * 2];
+        let xs = Mat {
+            data: &x,
+            rs: 3,
+            cs: 1,
+        };
+        sgemm(m, 1, k, Mat::rows(&w, k), xs, &mut c, 2, true);
+        for i in 0..m {
+            assert!((c[i * 2] - 1.0 - naive(i, 3)).abs() < 1e-4);
+            assert_eq!(c[i * 2 + 1], 1.0);
+        }
+        // One output row: xᵀ·Wᵀ.
+        let mut r = vec![0.0; m];
+        sgemm(
+            1,
+            m,
+            k,
+            Mat::rows(&x[..k], k),
+            Mat::transposed(&w, k),
+            &mut r,
+            m,
+            false,
+        );
+        for (i, v) in r.iter().enumerate() {
+            assert!((v - naive(i, 1)).abs() < 1e-4);
         }
     }
 }

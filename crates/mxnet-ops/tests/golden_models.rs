@@ -18,16 +18,7 @@ fn fixtures() -> PathBuf {
 }
 
 /// Models that need ops not implemented yet; the test fails when one passes.
-const KNOWN_GAPS: &[&str] = &[
-    "gluon_gru",
-    "gluon_lstm",
-    "misc",
-    "rnn",
-    "sym_cnn",
-    "sym_lstm",
-    "text_lstm",
-    "unet",
-];
+const KNOWN_GAPS: &[&str] = &[];
 
 /// (symbol, params, io) triples of the fixtures.
 fn models() -> Vec<(PathBuf, PathBuf, PathBuf)> {

@@ -22,24 +22,7 @@ fn fixtures() -> PathBuf {
 
 /// Ops not implemented yet. The test fails if one of them starts passing
 /// (remove it from the list) or if any other case fails.
-const KNOWN_GAPS: &[&str] = &[
-    "Deconvolution",
-    "GroupNorm",
-    "InstanceNorm",
-    "L2Normalization",
-    "LRN",
-    "LayerNorm",
-    "RNN",
-    "ROIPooling",
-    "UpSampling",
-    "_contrib_AdaptiveAvgPooling2D",
-    "_contrib_BilinearResize2D",
-    "_contrib_MultiBoxDetection",
-    "_contrib_MultiBoxPrior",
-    "_contrib_ROIAlign",
-    "_contrib_box_nms",
-    "_contrib_box_non_maximum_suppression",
-];
+const KNOWN_GAPS: &[&str] = &[];
 
 enum Outcome {
     Pass,

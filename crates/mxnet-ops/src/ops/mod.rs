@@ -13,7 +13,9 @@ mod cast;
 mod concat;
 pub(crate) mod convolution;
 mod crop;
+pub(crate) mod deconvolution;
 mod depth_space;
+mod detection;
 mod dims;
 mod dot;
 mod elemwise;
@@ -23,10 +25,12 @@ mod identity;
 mod indexing;
 mod init;
 mod math;
+mod norm;
 mod pad;
 mod pooling;
 mod reduce;
 mod reshape;
+mod rnn;
 mod scalar;
 mod sequence;
 mod slice;
@@ -36,6 +40,7 @@ mod split;
 mod stack;
 mod tile;
 mod transpose;
+mod upsampling;
 
 /// Every op file's entries.
 pub(crate) static LISTS: &[&[OpEntry]] = &[
@@ -46,7 +51,9 @@ pub(crate) static LISTS: &[&[OpEntry]] = &[
     concat::OPS,
     convolution::OPS,
     crop::OPS,
+    deconvolution::OPS,
     depth_space::OPS,
+    detection::OPS,
     dims::OPS,
     dot::OPS,
     elemwise::OPS,
@@ -58,10 +65,12 @@ pub(crate) static LISTS: &[&[OpEntry]] = &[
     init::OPS,
     math::OPS,
     math::PARAM_OPS,
+    norm::OPS,
     pad::OPS,
     pooling::OPS,
     reduce::OPS,
     reshape::OPS,
+    rnn::OPS,
     scalar::CLIP_OPS,
     scalar::OPS,
     sequence::OPS,
@@ -72,4 +81,5 @@ pub(crate) static LISTS: &[&[OpEntry]] = &[
     stack::OPS,
     tile::OPS,
     transpose::OPS,
+    upsampling::OPS,
 ];
