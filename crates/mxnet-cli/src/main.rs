@@ -118,6 +118,9 @@ struct BenchArgs {
     /// Untimed warm-up runs.
     #[arg(long, default_value_t = 2)]
     warmup: usize,
+    /// Also print the time spent in each op.
+    #[arg(long)]
+    profile: bool,
     /// Output format (text or json).
     #[arg(long, short, value_enum, default_value_t = Format::Text)]
     format: Format,
@@ -518,8 +521,9 @@ fn bench(args: &BenchArgs, quiet: bool) -> Result<()> {
         .build()
         .context("starting worker threads")?;
     let model = mxnet_io::Model::open(&args.model, &array_path(&args.array_path))?;
-    let report =
-        pool.install(|| mxnet_io::bench::bench_model(&model, &shapes, args.warmup, args.runs))?;
+    let report = pool.install(|| {
+        mxnet_io::bench::bench_model(&model, &shapes, args.warmup, args.runs, args.profile)
+    })?;
     let load_ms = report.first_output_ms + load_start.elapsed().as_secs_f64() * 0.0;
     let _ = load_ms;
     for n in &report.notes {
@@ -558,6 +562,19 @@ fn bench(args: &BenchArgs, quiet: bool) -> Result<()> {
             pool.current_num_threads()
         )?;
         writeln!(out, "load to first output {first:.1} ms")?;
+        if args.profile {
+            let total: f64 = report.profile.iter().map(|p| p.2.as_secs_f64()).sum();
+            writeln!(out, "time per op over {} runs:", args.runs)?;
+            for (op, calls, d) in &report.profile {
+                let ms = d.as_secs_f64() * 1e3 / args.runs.max(1) as f64;
+                writeln!(
+                    out,
+                    "  {op:<28} {:>6} calls {ms:>9.3} ms/run {:>5.1}%",
+                    calls / args.runs.max(1),
+                    100.0 * d.as_secs_f64() / total.max(1e-12)
+                )?;
+            }
+        }
         if let Some(rss) = rss {
             writeln!(out, "peak RSS {:.1} MiB", rss as f64 / (1 << 20) as f64)?;
         }

@@ -21,6 +21,8 @@ pub struct BenchReport {
     pub inputs: Vec<(String, Vec<usize>)>,
     /// Notes (weights file, inputs, aux states).
     pub notes: Vec<String>,
+    /// Time per op over the timed runs (when asked): name, calls, total.
+    pub profile: Vec<(String, usize, std::time::Duration)>,
 }
 
 /// Deterministic standard-normal values (Box–Muller over a xorshift generator).
@@ -50,6 +52,7 @@ pub fn bench_model(
     shapes: &HashMap<String, Vec<usize>>,
     warmup: usize,
     runs: usize,
+    profile: bool,
 ) -> Result<BenchReport> {
     let exec_err = |source: mxnet_ops::Error| Error::Exec {
         path: model.symbol_path.clone(),
@@ -92,6 +95,9 @@ pub fn bench_model(
         exec.run(&values).map_err(exec_err)?;
     }
     let warmup_ms = t.elapsed().as_secs_f64() * 1e3;
+    if profile {
+        exec.enable_profiling();
+    }
     let mut run_ms = Vec::with_capacity(runs);
     for _ in 0..runs {
         let t = Instant::now();
@@ -104,5 +110,6 @@ pub fn bench_model(
         run_ms,
         inputs,
         notes,
+        profile: exec.profile(),
     })
 }

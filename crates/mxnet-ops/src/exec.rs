@@ -859,6 +859,8 @@ pub struct Executor<'p, 's, 'w> {
     plan: Plan,
     weights: &'p Weights<'w>,
     buffers: Vec<Vec<f32>>,
+    /// Time per op (canonical name), when profiling.
+    profile: Option<BTreeMap<String, (usize, std::time::Duration)>>,
 }
 
 impl<'p, 's, 'w> Executor<'p, 's, 'w> {
@@ -870,7 +872,26 @@ impl<'p, 's, 'w> Executor<'p, 's, 'w> {
             plan,
             weights,
             buffers,
+            profile: None,
         }
+    }
+
+    /// Starts recording the time each op takes ([`Executor::profile`]).
+    pub fn enable_profiling(&mut self) {
+        self.profile = Some(BTreeMap::new());
+    }
+
+    /// Calls and total time per op (canonical name) since profiling started,
+    /// slowest first.
+    pub fn profile(&self) -> Vec<(String, usize, std::time::Duration)> {
+        let mut v: Vec<_> = self
+            .profile
+            .iter()
+            .flatten()
+            .map(|(k, (n, d))| (k.clone(), *n, *d))
+            .collect();
+        v.sort_by(|a, b| b.2.cmp(&a.2));
+        v
     }
 
     /// The plan.
@@ -952,7 +973,16 @@ impl<'p, 's, 'w> Executor<'p, 's, 'w> {
                         data: &mut buf[..numel(shape)],
                     })
                     .collect();
-                kernel.forward(&ins, &mut out_views)
+                let started = self.profile.is_some().then(std::time::Instant::now);
+                let r = kernel.forward(&ins, &mut out_views);
+                if let (Some(t), Some(p)) = (started, self.profile.as_mut()) {
+                    let e = p
+                        .entry(registry::canonical(&node.op).to_owned())
+                        .or_default();
+                    e.0 += 1;
+                    e.1 += t.elapsed();
+                }
+                r
             };
             for ((s, mut buf), dtype) in step.outputs.iter().zip(outs).zip(&step.output_dtypes) {
                 // Half-precision tensors are stored rounded, as MXNet stores them.

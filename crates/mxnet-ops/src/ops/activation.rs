@@ -44,11 +44,12 @@ impl Act {
     #[inline]
     pub(crate) fn apply(self, x: f32) -> f32 {
         match self {
+            // One comparison, false for NaN, so NaN passes through as in MXNet.
             Act::Relu => {
-                if x > 0.0 || x.is_nan() {
-                    x
-                } else {
+                if x <= 0.0 {
                     0.0
+                } else {
+                    x
                 }
             }
             Act::Sigmoid => 1.0 / (1.0 + (-x).exp()),
@@ -96,8 +97,15 @@ impl Kernel for Activation {
         Ok(vec![inputs[0].to_vec()])
     }
     fn forward(&self, inputs: &[In<'_>], outputs: &mut [Out<'_>]) -> Result<(), String> {
-        let act = self.0;
-        map_unary(inputs[0].data, outputs[0].data, |x| act.apply(x));
+        // One loop per function, so each vectorises without a per-element match.
+        let (x, out) = (inputs[0].data, &mut *outputs[0].data);
+        match self.0 {
+            Act::Relu => map_unary(x, out, move |v| Act::Relu.apply(v)),
+            Act::Sigmoid => map_unary(x, out, move |v| Act::Sigmoid.apply(v)),
+            Act::Tanh => map_unary(x, out, move |v| Act::Tanh.apply(v)),
+            Act::SoftRelu => map_unary(x, out, move |v| Act::SoftRelu.apply(v)),
+            Act::SoftSign => map_unary(x, out, move |v| Act::SoftSign.apply(v)),
+        }
         Ok(())
     }
 }
@@ -168,17 +176,17 @@ impl Kernel for LeakyRelu {
         let out = &mut *outputs[0].data;
         match self.0 {
             Leaky::Slope(s) | Leaky::Rrelu(s) => {
-                map_unary(x, out, |v| if v > 0.0 { v } else { v * s })
+                map_unary(x, out, move |v| if v > 0.0 { v } else { v * s })
             }
-            Leaky::Elu(s) => map_unary(x, out, |v| if v > 0.0 { v } else { s * v.exp_m1() }),
+            Leaky::Elu(s) => map_unary(x, out, move |v| if v > 0.0 { v } else { s * v.exp_m1() }),
             Leaky::Selu => {
                 const ALPHA: f32 = 1.673_263_2;
                 const LAMBDA: f32 = 1.050_701;
-                map_unary(x, out, |v| {
+                map_unary(x, out, move |v| {
                     LAMBDA * if v > 0.0 { v } else { ALPHA * v.exp_m1() }
                 })
             }
-            Leaky::Gelu => map_unary(x, out, |v| {
+            Leaky::Gelu => map_unary(x, out, move |v| {
                 0.5 * v * (1.0 + erf(v as f64 / std::f64::consts::SQRT_2) as f32)
             }),
             Leaky::Prelu => {

@@ -158,7 +158,7 @@ impl Kernel for Cast {
         if to.is_float() || from == to {
             outputs[0].data.copy_from_slice(x.data);
         } else {
-            map_unary(x.data, outputs[0].data, |v| cast_value(v, from, to));
+            map_unary(x.data, outputs[0].data, move |v| cast_value(v, from, to));
         }
         Ok(())
     }

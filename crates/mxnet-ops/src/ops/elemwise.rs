@@ -236,33 +236,52 @@ impl Kernel for Binary {
 
 /// Applies `op` with broadcasting from `a` and `b` into `out` of shape `oshape`.
 pub(crate) fn binary(op: Bin, a: In<'_>, b: In<'_>, oshape: &[usize], out: &mut [f32]) {
+    // Dispatch once, so each loop is specialised (and vectorises) instead of
+    // matching on the op for every element.
+    macro_rules! go {
+        ($($v:ident),*) => {
+            match op {
+                $(Bin::$v => binary_with(move |x, y| Bin::$v.apply(x, y), a, b, oshape, out),)*
+            }
+        };
+    }
+    go!(
+        Add, Sub, Mul, Div, Mod, Pow, Max, Min, Hypot, Eq, Ne, Gt, Ge, Lt, Le, And, Or, Xor
+    )
+}
+
+fn binary_with(
+    f: impl Fn(f32, f32) -> f32 + Sync + Copy,
+    a: In<'_>,
+    b: In<'_>,
+    oshape: &[usize],
+    out: &mut [f32],
+) {
     if a.shape == b.shape {
         let (ad, bd) = (a.data, b.data);
+        let run = move |o: &mut [f32], x: &[f32], y: &[f32]| {
+            for ((o, &x), &y) in o.iter_mut().zip(x).zip(y) {
+                *o = f(x, y);
+            }
+        };
         if out.len() >= 2 * PAR_GRAIN {
             use rayon::prelude::*;
             out.par_chunks_mut(PAR_GRAIN)
-                .enumerate()
-                .for_each(|(c, o)| {
-                    let base = c * PAR_GRAIN;
-                    for (i, o) in o.iter_mut().enumerate() {
-                        *o = op.apply(ad[base + i], bd[base + i]);
-                    }
-                });
+                .zip(ad.par_chunks(PAR_GRAIN).zip(bd.par_chunks(PAR_GRAIN)))
+                .for_each(|(o, (x, y))| run(o, x, y));
         } else {
-            for ((o, &x), &y) in out.iter_mut().zip(ad).zip(bd) {
-                *o = op.apply(x, y);
-            }
+            run(out, ad, bd);
         }
         return;
     }
     if b.data.len() == 1 {
         let y = b.data[0];
-        map_unary(a.data, out, |x| op.apply(x, y));
+        map_unary(a.data, out, move |x| f(x, y));
         return;
     }
     if a.data.len() == 1 {
         let x = a.data[0];
-        map_unary(b.data, out, |y| op.apply(x, y));
+        map_unary(b.data, out, move |y| f(x, y));
         return;
     }
     let sa = broadcast_strides(a.shape, oshape);
@@ -284,8 +303,29 @@ pub(crate) fn binary(op: Bin, a: In<'_>, b: In<'_>, oshape: &[usize], out: &mut 
             oa += idx * sa[d];
             ob += idx * sb[d];
         }
-        for (j, o) in o.iter_mut().enumerate() {
-            *o = op.apply(a.data[oa + j * la], b.data[ob + j * lb]);
+        match (la, lb) {
+            (1, 1) => {
+                for ((o, &x), &y) in o.iter_mut().zip(&a.data[oa..]).zip(&b.data[ob..]) {
+                    *o = f(x, y);
+                }
+            }
+            (1, 0) => {
+                let y = b.data[ob];
+                for (o, &x) in o.iter_mut().zip(&a.data[oa..]) {
+                    *o = f(x, y);
+                }
+            }
+            (0, 1) => {
+                let x = a.data[oa];
+                for (o, &y) in o.iter_mut().zip(&b.data[ob..]) {
+                    *o = f(x, y);
+                }
+            }
+            _ => {
+                for (j, o) in o.iter_mut().enumerate() {
+                    *o = f(a.data[oa + j * la], b.data[ob + j * lb]);
+                }
+            }
         }
     });
 }

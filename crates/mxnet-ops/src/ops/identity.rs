@@ -105,7 +105,7 @@ impl Kernel for Identity {
         let (x, out) = (inputs[0].data, &mut *outputs[0].data);
         match self.kind {
             Kind::Copy => out.copy_from_slice(x),
-            Kind::Sigmoid => map_unary(x, out, |v| 1.0 / (1.0 + (-v).exp())),
+            Kind::Sigmoid => map_unary(x, out, move |v| 1.0 / (1.0 + (-v).exp())),
             Kind::Dropout(p) => {
                 let scale = 1.0 / (1.0 - p);
                 let mut state: u64 = 0x9E37_79B9_7F4A_7C15;

@@ -237,7 +237,7 @@ macro_rules! unary_table {
             /// Maps `src` into `out` (one monomorphised loop per function).
             fn map(self, src: &[f32], out: &mut [f32]) {
                 match self {
-                    $(Un::$var => map_unary(src, out, |$x: f32| $body),)*
+                    $(Un::$var => map_unary(src, out, move |$x: f32| $body),)*
                 }
             }
         }
@@ -381,7 +381,7 @@ impl Kernel for Unary {
                 x.dtype
             }
             Kind::HardSigmoid { alpha, beta } => {
-                map_unary(x.data, out, |v| {
+                map_unary(x.data, out, move |v| {
                     let r = alpha * v + beta;
                     let r = if 1.0 < r { 1.0 } else { r };
                     if 0.0 > r { 0.0 } else { r }
@@ -394,7 +394,7 @@ impl Kernel for Unary {
                 let s = super::scalar::scalar_in(x.dtype, is_int, sigma);
                 let bsq = s * s;
                 let ibsq = 1.0 / bsq;
-                map_unary(x.data, out, |v| {
+                map_unary(x.data, out, move |v| {
                     if v > ibsq {
                         v - 0.5 * ibsq
                     } else if v < -ibsq {
@@ -408,7 +408,7 @@ impl Kernel for Unary {
             Kind::DivSqrtDim => {
                 let last = x.shape.last().copied().unwrap_or(1);
                 let d = (last as f64).sqrt() as f32;
-                map_unary(x.data, out, |v| v / d);
+                map_unary(x.data, out, move |v| v / d);
                 x.dtype
             }
         };

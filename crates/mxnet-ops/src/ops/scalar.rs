@@ -159,15 +159,15 @@ impl Kernel for Scalar {
         let out = &mut *outputs[0].data;
         let op = self.op;
         if self.reversed {
-            map_unary(x.data, out, |v| op.apply(s, v));
+            map_unary(x.data, out, move |v| op.apply(s, v));
         } else {
             match op {
                 // The common ones get their own loops.
-                Bin::Add => map_unary(x.data, out, |v| v + s),
-                Bin::Sub => map_unary(x.data, out, |v| v - s),
-                Bin::Mul => map_unary(x.data, out, |v| v * s),
-                Bin::Div => map_unary(x.data, out, |v| v / s),
-                _ => map_unary(x.data, out, |v| op.apply(v, s)),
+                Bin::Add => map_unary(x.data, out, move |v| v + s),
+                Bin::Sub => map_unary(x.data, out, move |v| v - s),
+                Bin::Mul => map_unary(x.data, out, move |v| v * s),
+                Bin::Div => map_unary(x.data, out, move |v| v / s),
+                _ => map_unary(x.data, out, move |v| op.apply(v, s)),
             }
         }
         store_all_as(scalar_out_dtype(x.dtype, self.is_int), out);
@@ -197,15 +197,24 @@ impl Kernel for Clip {
     fn forward(&self, inputs: &[In<'_>], outputs: &mut [Out<'_>]) -> Result<(), String> {
         let (lo, hi) = (self.min, self.max);
         let out = &mut *outputs[0].data;
-        map_unary(inputs[0].data, out, |v| {
-            if v > hi {
-                hi
-            } else if v < lo {
-                lo
-            } else {
-                v
-            }
-        });
+        if lo <= hi {
+            // Two selects without short-circuit branches, so the loop
+            // vectorises; NaN stays NaN (both comparisons are false).
+            map_unary(inputs[0].data, out, move |v| {
+                let t = if v > hi { hi } else { v };
+                if t < lo { lo } else { t }
+            });
+        } else {
+            map_unary(inputs[0].data, out, move |v| {
+                if v > hi {
+                    hi
+                } else if v < lo {
+                    lo
+                } else {
+                    v
+                }
+            });
+        }
         store_all_as(inputs[0].dtype, out);
         Ok(())
     }
