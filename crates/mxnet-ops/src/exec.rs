@@ -890,7 +890,7 @@ impl<'p, 's, 'w> Executor<'p, 's, 'w> {
             .flatten()
             .map(|(k, (n, d))| (k.clone(), *n, *d))
             .collect();
-        v.sort_by(|a, b| b.2.cmp(&a.2));
+        v.sort_by_key(|e| std::cmp::Reverse(e.2));
         v
     }
 
