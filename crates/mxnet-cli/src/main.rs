@@ -58,6 +58,9 @@ enum Command {
     /// Run a model on the CPU with MXNet's numerics (inference).
     #[command(after_help = RUN_HELP)]
     Run(RunArgs),
+    /// Write a net as MXNet files (symbol JSON + .params) that MXNet 1.9.1 loads.
+    #[command(after_help = EXPORT_HELP)]
+    Export(ExportArgs),
     /// Time forward passes of a model (median, min, max latency; peak memory).
     #[command(after_help = BENCH_HELP)]
     Bench(BenchArgs),
@@ -88,6 +91,21 @@ Examples:
   mxnet-io run model-symbol.json --input data=batch.params --outputs flatten0_output,fc1_output
   mxnet-io run model-symbol.json --array-path other-0005.params --input data=x.npy --threads 2";
 
+const EXPORT_HELP: &str = "\
+SRC is an MXNet symbol of any version (it is imported as a net of layers with its
+arrays, then written back in the MXNet 1.9.1 format) or a net description: the
+JSON that `mxnet-io import SRC Net --format json` prints, which you may edit.
+
+The params file defaults to PREFIX-0000.params beside OUT, the pair
+mx.model.load_checkpoint(PREFIX, 0) and gluon.SymbolBlock.imports read. Input
+shapes given with --input-shape (or already known) are written as __shape__ hints
+so they survive a round trip; MXNet ignores them when it runs.
+
+Examples:
+  mxnet-io export old-symbol.json new-symbol.json
+  mxnet-io import model-symbol.json Net --format json -o net.json   # edit net.json, then
+  mxnet-io export net.json edited-symbol.json -s data=1,3,224,224";
+
 const BENCH_HELP: &str = "\
 Loads the model, feeds random inputs (normal, fixed seed) of the given shapes, runs
 warm-up passes, then times --runs forward passes and prints the median, min and max
@@ -98,6 +116,27 @@ load_ms and peak_rss_bytes for scripts.
 Examples:
   mxnet-io bench resnet50-symbol.json --input-shape data=1,3,224,224
   mxnet-io bench resnet50-symbol.json -s data=8,3,224,224 --threads 2 --runs 20 --format json";
+
+#[derive(clap::Args, Debug)]
+struct ExportArgs {
+    /// The source: an MXNet symbol (.json) or a net description (.json).
+    src: PathBuf,
+    /// The symbol to write (e.g. model-symbol.json).
+    out: PathBuf,
+    /// The params file to write (default: PREFIX-0000.params beside OUT).
+    #[arg(long, value_name = "OUT.params")]
+    params: Option<PathBuf>,
+    /// Input shapes to record: NAME=D1,D2,… (repeat for several inputs).
+    #[arg(long = "input-shape", short = 's', value_name = "NAME=DIMS")]
+    input_shapes: Vec<String>,
+    /// Where a symbol source's arrays come from: a .params path, or `none`.
+    #[arg(long, value_name = "PATH|none")]
+    array_path: Option<String>,
+    /// Unroll recurrent layers over a fixed sequence length instead of the
+    /// fused RNN op (the sequence length must be known from --input-shape).
+    #[arg(long)]
+    unroll: bool,
+}
 
 #[derive(clap::Args, Debug)]
 struct BenchArgs {
@@ -213,6 +252,10 @@ struct ImportArgs {
     /// Write the output to this file instead of stdout (atomically).
     #[arg(short, long, value_name = "OUT")]
     output: Option<PathBuf>,
+    /// An input shape for the Net elements (NAME=D1,D2,…), which MXNet files
+    /// do not store; with it the layer table shows output shapes.
+    #[arg(long = "input-shape", short = 's', value_name = "NAME=DIMS")]
+    input_shapes: Vec<String>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -267,6 +310,7 @@ fn run(cli: &Cli) -> Result<()> {
         Command::Upgrade(args) => upgrade(args, cli.quiet),
         Command::Run(args) => run_model(args, cli.quiet),
         Command::Bench(args) => bench(args, cli.quiet),
+        Command::Export(args) => export(args, cli.quiet),
         Command::Ops { format } => render::ops(*format, &mut io::stdout().lock()),
         Command::Elements => {
             let mut out = io::stdout().lock();
@@ -297,9 +341,14 @@ fn array_path(arg: &Option<String>) -> ArrayPath {
 }
 
 fn import(args: &ImportArgs, quiet: bool) -> Result<()> {
-    let options = ImportOptions {
+    let mut options = ImportOptions {
         array_path: array_path(&args.array_path),
+        ..Default::default()
     };
+    for s in &args.input_shapes {
+        let (n, d) = name_value(s, "--input-shape")?;
+        options.input_shapes.insert(n, parse_dims(&d)?);
+    }
     let result = if args.file.as_os_str() == "-" {
         import_stdin(args, &options)?
     } else {
@@ -385,7 +434,11 @@ fn import_stdin(args: &ImportArgs, options: &ImportOptions) -> Result<mxnet_io::
                     pairing: None,
                 });
             }
-            Ok(mxnet_io::import_symbol(&model, element))
+            Ok(mxnet_io::import_symbol_with(
+                &model,
+                element,
+                &options.input_shapes,
+            )?)
         }
     }
 }
@@ -630,5 +683,37 @@ fn check_outputs(
     if failed > 0 {
         bail!("{failed} output(s) differ from {}", reference.display());
     }
+    Ok(())
+}
+
+fn export(args: &ExportArgs, quiet: bool) -> Result<()> {
+    let (net, notes) = mxnet_io::load_net(&args.src, &array_path(&args.array_path))?;
+    for n in &notes {
+        note(quiet, n);
+    }
+    let mut request = mxnet_io::ExportRequest {
+        params_out: args.params.clone(),
+        ..Default::default()
+    };
+    for s in &args.input_shapes {
+        let (n, d) = name_value(s, "--input-shape")?;
+        request.input_shapes.insert(n, parse_dims(&d)?);
+    }
+    if args.unroll {
+        bail!("--unroll is not available in this build");
+    }
+    let report = mxnet_io::export_net(&net, &args.out, &request)?;
+    for n in &report.notes {
+        note(quiet, n);
+    }
+    note(
+        quiet,
+        &format!(
+            "wrote {} and {} ({} arrays)",
+            report.symbol.display(),
+            report.params.display(),
+            report.arrays
+        ),
+    );
     Ok(())
 }

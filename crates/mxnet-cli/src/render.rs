@@ -88,6 +88,10 @@ pub fn render(value: &Imported, format: Format, out: &mut impl Write) -> Result<
                 Ok(())
             }
         },
+        Imported::Net(n) => net(n, format, out),
+        Imported::LayerAssociation(layers, fallbacks) => {
+            layer_association(layers, fallbacks, format, out)
+        }
         _ => anyhow::bail!("this element has no output format yet"),
     }
 }
@@ -512,6 +516,191 @@ pub fn run_summary(
                     writeln!(out, "  top of row {r}: {}", items.join(", "))?;
                 }
             }
+            Ok(())
+        }
+    }
+}
+
+fn options_str(options: &Value) -> String {
+    match options {
+        Value::Object(m) => m
+            .iter()
+            .map(|(k, v)| {
+                let v = match v {
+                    Value::Array(items) if items.iter().all(|i| i.is_number()) => {
+                        let parts: Vec<String> = items.iter().map(ToString::to_string).collect();
+                        format!("({})", parts.join(", "))
+                    }
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                format!("{k}={v}")
+            })
+            .collect::<Vec<_>>()
+            .join(" "),
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+fn shapes_str(shapes: &Option<Vec<Vec<usize>>>) -> String {
+    shapes
+        .as_ref()
+        .map(|s| s.iter().map(|x| shape_str(x)).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+/// A net as a layer table, or as its complete JSON description.
+pub fn net(imported: &mxnet_io::NetImport, format: Format, out: &mut impl Write) -> Result<()> {
+    let net = &imported.net;
+    if format == Format::Json {
+        return json_out(&mxnet_io::mxnet_net::describe::to_json(net), out);
+    }
+    let layers = mxnet_io::layer_association(net);
+    if format == Format::Csv {
+        writeln!(out, "name,layer,options,inputs,output_shape,arrays")?;
+        for l in &layers {
+            writeln!(
+                out,
+                "{},{},{},{},{},{}",
+                csv(&l.name),
+                l.layer_type,
+                csv(&options_str(&l.options)),
+                csv(&l.inputs.join(";")),
+                csv(&shapes_str(&l.output_shapes)),
+                l.arrays.len()
+            )?;
+        }
+        return Ok(());
+    }
+    let inputs: Vec<String> = net
+        .inputs
+        .iter()
+        .map(|p| match &p.shape {
+            Some(s) => format!("{} {}", p.name, shape_str(s)),
+            None => format!("{} (shape unknown)", p.name),
+        })
+        .collect();
+    writeln!(
+        out,
+        "{} of {} layers; inputs: {}",
+        net.kind().as_str(),
+        layers.len(),
+        inputs.join(", ")
+    )?;
+    let mut table = Table::new();
+    table
+        .load_style(TABLE_STYLE)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header([
+            "name",
+            "layer",
+            "options",
+            "inputs",
+            "output shape",
+            "arrays",
+        ]);
+    for l in &layers {
+        let set = l.arrays.iter().filter(|a| a.1.is_some()).count();
+        let arrays = if l.arrays.is_empty() {
+            String::new()
+        } else if set == l.arrays.len() {
+            l.arrays.len().to_string()
+        } else {
+            format!("{set}/{} set", l.arrays.len())
+        };
+        table.add_row(vec![
+            Cell::new(&l.name),
+            Cell::new(l.layer_type),
+            Cell::new(truncate(options_str(&l.options), 70)),
+            Cell::new(truncate(l.inputs.join(", "), 40)),
+            Cell::new(shapes_str(&l.output_shapes)),
+            Cell::new(arrays),
+        ]);
+    }
+    writeln!(out, "{table}")?;
+    let outputs: Vec<String> = net
+        .outputs
+        .iter()
+        .map(|(n, s)| format!("{n} = {}", mxnet_io::source_name(s)))
+        .collect();
+    writeln!(out, "outputs: {}", outputs.join(", "))?;
+    if net.inputs.iter().any(|p| p.shape.is_none()) {
+        writeln!(out, "(give --input-shape NAME=DIMS to see output shapes)")?;
+    }
+    Ok(())
+}
+
+/// Every layer with its options, shapes and arrays, and the fallbacks.
+pub fn layer_association(
+    layers: &[mxnet_io::LayerInfo],
+    fallbacks: &[mxnet_io::mxnet_net::Fallback],
+    format: Format,
+    out: &mut impl Write,
+) -> Result<()> {
+    match format {
+        Format::Json => {
+            let v = json!({
+                "layers": layers,
+                "fallbacks": fallbacks.iter().map(|f| json!({"node": f.node, "op": f.op, "reason": f.reason})).collect::<Vec<_>>(),
+            });
+            json_out(&v, out)
+        }
+        Format::Csv => {
+            writeln!(out, "name,layer,options,arrays,output_shape,fallback")?;
+            for l in layers {
+                let arrays: Vec<String> = l
+                    .arrays
+                    .iter()
+                    .map(|(n, s)| {
+                        format!(
+                            "{n}{}",
+                            s.as_ref().map(|s| shape_str(s)).unwrap_or_default()
+                        )
+                    })
+                    .collect();
+                writeln!(
+                    out,
+                    "{},{},{},{},{},{}",
+                    csv(&l.name),
+                    l.layer_type,
+                    csv(&options_str(&l.options)),
+                    csv(&arrays.join(";")),
+                    csv(&shapes_str(&l.output_shapes)),
+                    csv(l.fallback.as_deref().unwrap_or(""))
+                )?;
+            }
+            Ok(())
+        }
+        _ => {
+            for l in layers {
+                writeln!(out, "{}: {}", l.name, l.layer_type)?;
+                let opts = options_str(&l.options);
+                if !opts.is_empty() && l.fallback.is_none() {
+                    writeln!(out, "  options   {opts}")?;
+                }
+                writeln!(out, "  inputs    {}", l.inputs.join(", "))?;
+                if l.output_shapes.is_some() {
+                    writeln!(out, "  output    {}", shapes_str(&l.output_shapes))?;
+                }
+                for (n, s) in &l.arrays {
+                    writeln!(
+                        out,
+                        "  array     {n} {}",
+                        s.as_ref().map_or("(not set)".to_owned(), |s| shape_str(s))
+                    )?;
+                }
+                if let Some(reason) = &l.fallback {
+                    writeln!(out, "  MXNetOp   kept as written: {reason}")?;
+                }
+            }
+            writeln!(
+                out,
+                "{} layers, {} kept as MXNetOp",
+                layers.len(),
+                fallbacks.len()
+            )?;
             Ok(())
         }
     }

@@ -83,7 +83,7 @@ fn import_input_names_prints_inputs_and_labels_and_notes_the_params_file() {
 #[test]
 fn node_dataset_in_every_format() {
     let f = fixture("models/gluon_resnet-symbol.json");
-    let text = stdout(&run(&["import", &f]));
+    let text = stdout(&run(&["import", &f, "NodeDataset"]));
     assert!(
         text.contains("Convolution") && text.contains("nodes:"),
         "{text}"
@@ -232,4 +232,67 @@ fn upgrade_writes_what_mxnet_writes() {
         std::fs::read(&pout).unwrap(),
         std::fs::read(fixtures().join("resaved/legacy_ndarray.v0")).unwrap()
     );
+}
+
+#[test]
+fn net_elements_describe_layers() {
+    let f = fixture("models/gluon_resnet-symbol.json");
+    let o = run(&["import", &f, "-s", "data=1,3,8,8"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.starts_with("NetGraph of 10 layers"), "{text}");
+    assert!(
+        text.contains("BatchNormalization") && text.contains("(1, 3)"),
+        "{text}"
+    );
+    let o = run(&["import", &fixture("models/mlp-symbol.json"), "Net"]);
+    assert!(stdout(&o).starts_with("NetChain"), "{}", stdout(&o));
+    let o = run(&["import", &f, "LayerAssociation", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["layers"][0]["type"], "Convolution");
+    assert_eq!(v["layers"][0]["arrays"][0][0], "Weights");
+    let o = run(&["import", &f, "UninitializedNet", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["nodes"][0]["arrays"]["Weights"].is_null());
+}
+
+#[test]
+fn an_edited_net_description_exports_and_runs_to_mxnets_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = dir.path().join("net.json");
+    let f = fixture("nets/resnet_v1_basic-symbol.json");
+    let o = run(&[
+        "import",
+        &f,
+        "Net",
+        "--format",
+        "json",
+        "-o",
+        net.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = dir.path().join("again-symbol.json");
+    let o = run(&[
+        "export",
+        net.to_str().unwrap(),
+        out.to_str().unwrap(),
+        "-s",
+        "data=2,3,32,32",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(dir.path().join("again-0000.params").exists());
+    let io = fixture("nets/resnet_v1_basic-io.params");
+    let o = run(&[
+        "run",
+        out.to_str().unwrap(),
+        "-i",
+        &format!("data={io}"),
+        "--check",
+        &io,
+    ]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("matches the reference"));
+    // The shape hint survives.
+    let json = std::fs::read_to_string(&out).unwrap();
+    assert!(json.contains("\"__shape__\": \"(2, 3, 32, 32)\""), "{json}");
 }

@@ -28,6 +28,13 @@ pub enum Element {
     NodeDataset,
     /// `.json`: the directed graph of nodes (exportable as DOT and JSON).
     NodeGraph,
+    /// `.json`: the net of high-level layers, with arrays (ArrayPath).
+    Net,
+    /// `.json`: the same net without arrays.
+    UninitializedNet,
+    /// `.json`: each layer with its options, properties and arrays, and every
+    /// node that fell back to an MXNetOp layer, with the reason.
+    LayerAssociation,
 }
 
 /// Which kind of file an element is imported from.
@@ -41,7 +48,10 @@ pub enum FileType {
 
 impl Element {
     /// Every element, symbol elements first.
-    pub const ALL: [Element; 6] = [
+    pub const ALL: [Element; 9] = [
+        Element::Net,
+        Element::UninitializedNet,
+        Element::LayerAssociation,
         Element::NodeDataset,
         Element::NodeGraph,
         Element::InputNames,
@@ -59,6 +69,9 @@ impl Element {
             Element::InputNames => "InputNames",
             Element::NodeDataset => "NodeDataset",
             Element::NodeGraph => "NodeGraph",
+            Element::Net => "Net",
+            Element::UninitializedNet => "UninitializedNet",
+            Element::LayerAssociation => "LayerAssociation",
         }
     }
 
@@ -75,7 +88,7 @@ impl Element {
     /// The element imported when none is named.
     pub fn default_for(file: FileType) -> Element {
         match file {
-            FileType::Symbol => Element::NodeDataset,
+            FileType::Symbol => Element::Net,
             FileType::Params => Element::ArrayAssociation,
         }
     }
@@ -93,6 +106,11 @@ impl Element {
                 "one row per graph node: index, name, op, role, attributes, inputs"
             }
             Element::NodeGraph => "the directed graph of nodes (text, JSON or Graphviz DOT)",
+            Element::Net => "the net of high-level layers (NetChain or NetGraph) with its arrays",
+            Element::UninitializedNet => "the net of high-level layers without arrays",
+            Element::LayerAssociation => {
+                "each layer with its options, shapes and arrays; nodes kept as MXNetOp layers, with the reason"
+            }
         }
     }
 }
@@ -504,4 +522,62 @@ impl NodeGraph {
 
 fn dot_escape(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+/// One layer of the `LayerAssociation` element.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LayerInfo {
+    /// The layer's node name (`block/conv0` inside nested nets).
+    pub name: String,
+    /// The layer type (`Convolution`, `MXNetOp`, …).
+    #[serde(rename = "type")]
+    pub layer_type: &'static str,
+    /// Options (kernel size, channels, …).
+    pub options: Value,
+    /// Arrays: name and shape (`None` when uninitialised).
+    pub arrays: Vec<(String, Option<Vec<usize>>)>,
+    /// Where each input comes from.
+    pub inputs: Vec<String>,
+    /// Output shapes, when the net's input shapes are known.
+    pub output_shapes: Option<Vec<Vec<usize>>>,
+    /// For `MXNetOp` layers: why no rule translated the op.
+    pub fallback: Option<String>,
+}
+
+/// Describes every layer of a net.
+pub fn layer_association(net: &mxnet_net::Net) -> Vec<LayerInfo> {
+    let shapes = mxnet_net::describe::output_shapes(net);
+    let mut out = Vec::new();
+    for node in &net.nodes {
+        let mxnet_net::Element::Layer(layer) = &node.element else {
+            continue;
+        };
+        let fallback = match &layer.kind {
+            mxnet_net::LayerKind::MXNetOp { reason, .. } => Some(reason.clone()),
+            _ => None,
+        };
+        out.push(LayerInfo {
+            name: node.name.clone(),
+            layer_type: layer.type_name(),
+            options: mxnet_net::describe::layer_options(layer),
+            arrays: layer
+                .arrays
+                .iter()
+                .map(|(n, a)| (n.clone(), a.as_ref().map(|t| t.shape.clone())))
+                .collect(),
+            inputs: node.inputs.iter().map(source_name).collect(),
+            output_shapes: shapes.as_ref().and_then(|s| s.get(&node.name).cloned()),
+            fallback,
+        });
+    }
+    out
+}
+
+/// A source as text: a net input's name, or `node` / `node[k]`.
+pub fn source_name(s: &mxnet_net::Source) -> String {
+    match s {
+        mxnet_net::Source::Input(n) => n.clone(),
+        mxnet_net::Source::Node { node, output: 0 } => node.clone(),
+        mxnet_net::Source::Node { node, output } => format!("{node}[{output}]"),
+    }
 }

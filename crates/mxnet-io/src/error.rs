@@ -79,6 +79,14 @@ pub enum Error {
         /// What went wrong, with the node.
         error: Box<mxnet_ops::Error>,
     },
+    /// The graph does not translate to a net, or a net cannot be exported.
+    #[error("{}: {error}", path.display())]
+    Net {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        error: Box<mxnet_net::NetError>,
+    },
     /// Values of an array could not be decoded.
     #[error("{}: array {array}: {error}", path.display())]
     Value {

@@ -35,22 +35,29 @@
 pub mod bench;
 mod elements;
 mod error;
+mod export;
 mod model;
 pub mod npy;
 mod pairing;
 mod run;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 pub use elements::{
-    ArrayInfo, Element, FileType, GraphEdge, GraphNode, InputNames, InputRef, NodeGraph, NodeRow,
-    array_infos, array_json, flat_values, float_json, node_dataset,
+    ArrayInfo, Element, FileType, GraphEdge, GraphNode, InputNames, InputRef, LayerInfo, NodeGraph,
+    NodeRow, array_infos, array_json, flat_values, float_json, layer_association, node_dataset,
+    source_name,
 };
 pub use error::{Error, Result};
+pub use export::{
+    ExportReport, ExportRequest, default_params_path, export_net, is_net_description, load_net,
+};
 pub use model::{ArrayPath, LoadedParams, Model, Roles, VarRole, WeightSource};
 pub use pairing::{Pairing, find_params, model_prefix};
 pub use run::{RunOptions, RunResult, load_input, run, run_model, save_outputs};
 
+pub use mxnet_net;
 pub use mxnet_ops;
 
 pub use mxnet_format;
@@ -61,6 +68,20 @@ use mxnet_format::params::ParamsFile;
 pub struct ImportOptions {
     /// Where a symbol's arrays come from.
     pub array_path: ArrayPath,
+    /// Input shapes for the `Net` elements (MXNet files do not store them),
+    /// by input name.
+    pub input_shapes: std::collections::HashMap<String, Vec<usize>>,
+}
+
+/// A net imported from a symbol.
+#[derive(Debug)]
+pub struct NetImport {
+    /// The net.
+    pub net: mxnet_net::Net,
+    /// Nodes kept as `MXNetOp` layers, and why.
+    pub fallbacks: Vec<mxnet_net::Fallback>,
+    /// Loss-label inputs dropped from the net (inference does not read them).
+    pub dropped_labels: Vec<String>,
 }
 
 /// A `.params` file opened for import, with its path.
@@ -94,6 +115,10 @@ pub enum Imported {
     NodeDataset(Vec<NodeRow>),
     /// `NodeGraph`.
     NodeGraph(NodeGraph),
+    /// `Net` and `UninitializedNet`.
+    Net(Box<NetImport>),
+    /// `LayerAssociation`.
+    LayerAssociation(Vec<LayerInfo>, Vec<mxnet_net::Fallback>),
 }
 
 /// An imported element and what is worth knowing about how it was read.
@@ -198,7 +223,7 @@ pub fn import(path: impl AsRef<Path>, element: Element, options: &ImportOptions)
         }
         (FileType::Symbol, FileType::Symbol) => {
             let model = Model::open(path, &options.array_path)?;
-            Ok(import_symbol(&model, element))
+            import_symbol_with(&model, element, &options.input_shapes)
         }
         (FileType::Symbol, FileType::Params) => Err(Error::WrongFileForElement {
             path: path.to_owned(),
@@ -234,8 +259,79 @@ pub fn import_params(source: ParamsSource, element: Element) -> Import {
     Import { value, notes }
 }
 
-/// Imports a symbol element from an opened model.
-pub fn import_symbol(model: &Model, element: Element) -> Import {
+/// Imports a symbol element from an opened model (input shapes unknown).
+pub fn import_symbol(model: &Model, element: Element) -> Result<Import> {
+    import_symbol_with(model, element, &HashMap::new())
+}
+
+fn import_net_with(
+    model: &Model,
+    element: Element,
+    notes: &mut Vec<String>,
+    shapes: &HashMap<String, Vec<usize>>,
+) -> Result<Import> {
+    let weights = match (&model.params, element) {
+        (Some(p), Element::Net | Element::LayerAssociation) => {
+            match mxnet_ops::Weights::from_params(&p.file) {
+                Ok(w) => Some(w),
+                Err(e) => {
+                    notes.push(format!("{}: arrays not used: {e}", p.path.display()));
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
+    let mut imported =
+        mxnet_net::import_symbol(&model.symbol, weights.as_ref()).map_err(|e| Error::Net {
+            path: model.symbol_path.clone(),
+            error: Box::new(e),
+        })?;
+    let value = {
+        {
+            for (name, shape) in shapes {
+                if imported.net.set_input_shape(name, shape.clone()).is_err() {
+                    notes.push(format!(
+                        "--input-shape {name}: the net has no input called {name:?}"
+                    ));
+                }
+            }
+            if !imported.dropped_labels.is_empty() {
+                notes.push(format!(
+                    "loss labels not needed for inference were left out: {}",
+                    imported.dropped_labels.join(", ")
+                ));
+            }
+            if !imported.fallbacks.is_empty() {
+                notes.push(format!(
+                    "{} node(s) kept as MXNetOp layers (see LayerAssociation for why)",
+                    imported.fallbacks.len()
+                ));
+            }
+            match element {
+                Element::LayerAssociation => {
+                    Imported::LayerAssociation(layer_association(&imported.net), imported.fallbacks)
+                }
+                _ => Imported::Net(Box::new(NetImport {
+                    net: imported.net,
+                    fallbacks: imported.fallbacks,
+                    dropped_labels: imported.dropped_labels,
+                })),
+            }
+        }
+    };
+    Ok(Import {
+        value,
+        notes: std::mem::take(notes),
+    })
+}
+
+/// Imports a symbol element, with input shapes for the net elements.
+pub fn import_symbol_with(
+    model: &Model,
+    element: Element,
+    shapes: &HashMap<String, Vec<usize>>,
+) -> Result<Import> {
     let mut notes = model_notes(model);
     let roles = model.roles();
     if !roles.missing_aux.is_empty() {
@@ -267,13 +363,16 @@ pub fn import_symbol(model: &Model, element: Element) -> Import {
             Imported::InputNames(InputNames::from_roles(sym, &roles))
         }
         Element::NodeGraph => Imported::NodeGraph(NodeGraph::new(sym, &roles)),
+        Element::Net | Element::UninitializedNet | Element::LayerAssociation => {
+            return import_net_with(model, element, &mut notes, shapes);
+        }
         _ => Imported::NodeDataset(node_dataset(
             sym,
             &roles,
             model.params.as_ref().map(|p| &p.file),
         )),
     };
-    Import { value, notes }
+    Ok(Import { value, notes })
 }
 
 fn model_notes(model: &Model) -> Vec<String> {

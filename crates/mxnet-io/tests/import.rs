@@ -28,7 +28,15 @@ fn strings(v: &Value) -> Vec<String> {
 }
 
 fn input_names(path: &PathBuf, array_path: ArrayPath) -> (Vec<String>, Vec<String>, Vec<String>) {
-    let r = import(path, Element::InputNames, &ImportOptions { array_path }).unwrap();
+    let r = import(
+        path,
+        Element::InputNames,
+        &ImportOptions {
+            array_path,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let Imported::InputNames(n) = r.value else {
         panic!("not InputNames")
     };
@@ -170,6 +178,7 @@ fn array_elements_of_a_symbol_read_its_paired_params() {
         Element::ArrayNames,
         &ImportOptions {
             array_path: ArrayPath::None,
+            ..Default::default()
         },
     )
     .unwrap_err();
