@@ -15,7 +15,7 @@ use crate::error::AttrError;
 use crate::gemm::{Mat, sgemm};
 use crate::kernel::{In, Kernel, Out, expect_inputs};
 use crate::registry::OpEntry;
-use crate::tensor::{numel, shape_str};
+use crate::tensor::shape_str;
 
 use super::util::per_axis;
 
@@ -350,34 +350,31 @@ pub(crate) fn conv_forward(
         return;
     }
     let direct = win.window_len() == 1 && win.stride == [1; 3] && win.pad == [0; 3];
-    let mut col = if direct {
-        Vec::new()
-    } else {
-        vec![0f32; klen * osp]
-    };
-    for b in 0..n {
-        for gi in 0..g {
-            let xg = &x[(b * c + gi * cg) * isp..(b * c + (gi + 1) * cg) * isp];
-            let wg = &w[gi * fg * klen..(gi + 1) * fg * klen];
-            let yg = &mut y[(b * f + gi * fg) * osp..(b * f + (gi + 1) * fg) * osp];
-            let rhs = if direct {
-                Mat::rows(xg, osp)
-            } else {
-                im2col(win, xg, cg, input, out, &mut col);
-                Mat::rows(&col, osp)
-            };
-            match bias {
-                Some(bv) => {
-                    for (fi, row) in yg.chunks_mut(osp).enumerate() {
-                        row.fill(bv[gi * fg + fi]);
+    let scratch = if direct { 0 } else { klen * osp };
+    super::util::with_scratch(scratch, |col| {
+        for b in 0..n {
+            for gi in 0..g {
+                let xg = &x[(b * c + gi * cg) * isp..(b * c + (gi + 1) * cg) * isp];
+                let wg = &w[gi * fg * klen..(gi + 1) * fg * klen];
+                let yg = &mut y[(b * f + gi * fg) * osp..(b * f + (gi + 1) * fg) * osp];
+                let rhs = if direct {
+                    Mat::rows(xg, osp)
+                } else {
+                    im2col(win, xg, cg, input, out, col);
+                    Mat::rows(col, osp)
+                };
+                match bias {
+                    Some(bv) => {
+                        for (fi, row) in yg.chunks_mut(osp).enumerate() {
+                            row.fill(bv[gi * fg + fi]);
+                        }
+                        sgemm(fg, osp, klen, Mat::rows(wg, klen), rhs, yg, osp, true);
                     }
-                    sgemm(fg, osp, klen, Mat::rows(wg, klen), rhs, yg, osp, true);
+                    None => sgemm(fg, osp, klen, Mat::rows(wg, klen), rhs, yg, osp, false),
                 }
-                None => sgemm(fg, osp, klen, Mat::rows(wg, klen), rhs, yg, osp, false),
             }
         }
-    }
-    let _ = numel(yshape);
+    });
 }
 
 #[cfg(test)]

@@ -146,3 +146,23 @@ pub fn per_axis(v: &[i64], n: usize, default: i64) -> Vec<i64> {
 pub fn erf(x: f64) -> f64 {
     libm::erf(x)
 }
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with a scratch buffer of `len` values (contents unspecified),
+/// reused across calls on this thread so large temporaries (im2col columns)
+/// are not allocated and page-faulted on every call. Falls back to a fresh
+/// buffer if the thread's one is in use.
+pub fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            if buf.len() < len {
+                buf.resize(len, 0.0);
+            }
+            f(&mut buf[..len])
+        }
+        Err(_) => f(&mut vec![0.0; len]),
+    })
+}
