@@ -1,0 +1,1048 @@
+//! Layout (dagre), the SVG writer and the PNG rasterizer.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::{Arc, OnceLock};
+
+use dagre::graph::{Graph, GraphOptions};
+use dagre::{EdgeLabel, GraphLabel, LayoutOptions, NodeLabel};
+use resvg::{tiny_skia, usvg};
+
+use crate::PlotError;
+use crate::diagram::{Diagram, EdgeKind, NodeKind, OpFamily};
+use crate::text::{self, FAMILY, escape};
+
+/// How a picture is rasterized to PNG.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PngOptions {
+    /// Pixels per SVG unit: 1.0 draws text at its nominal size (11–12.5 px,
+    /// readable at 100 % zoom); 2.0 suits high-density screens.
+    pub scale: f32,
+    /// The most pixels the image may have. A picture that would be larger is
+    /// drawn at a smaller scale so that it fits (the PNG then stays within
+    /// memory, at the cost of legibility; the SVG is always full size).
+    /// Memory use is about 4 bytes per pixel.
+    pub max_pixels: u64,
+}
+
+impl Default for PngOptions {
+    fn default() -> PngOptions {
+        PngOptions {
+            scale: 1.0,
+            max_pixels: 80_000_000,
+        }
+    }
+}
+
+impl PngOptions {
+    /// Options with pixel density `scale` and the default pixel budget.
+    pub fn with_scale(scale: f32) -> PngOptions {
+        PngOptions {
+            scale,
+            ..PngOptions::default()
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Metrics of the drawing.
+
+const TITLE_SIZE: f64 = 12.5;
+const LINE_SIZE: f64 = 11.0;
+const TITLE_LEAD: f64 = 16.0;
+const LINE_LEAD: f64 = 14.0;
+const PAD_X: f64 = 10.0;
+const PAD_Y: f64 = 6.0;
+const MIN_BOX: f64 = 56.0;
+const MARGIN: f64 = 16.0;
+const EDGE_LABEL_SIZE: f64 = 10.0;
+const NODE_SEP: f64 = 22.0;
+const EDGE_SEP: f64 = 12.0;
+const RANK_SEP: f64 = 26.0;
+const RANK_SEP_LABELLED: f64 = 38.0;
+const HEADING_SIZE: f64 = 17.0;
+const CAPTION_SIZE: f64 = 11.5;
+const LEGEND_SIZE: f64 = 11.0;
+
+const EDGE_COLOUR: &str = "#4d4d4d";
+const DIM_COLOUR: &str = "#9a9a9a";
+const TEXT_COLOUR: &str = "#1a1a1a";
+const SUBTEXT_COLOUR: &str = "#303030";
+
+/// Fill colour of a family (Paul Tol's "light" scheme, colour-blind safe).
+pub(crate) fn family_fill(f: OpFamily) -> &'static str {
+    match f {
+        OpFamily::Convolution => "#77AADD",
+        OpFamily::Normalization => "#EEDD88",
+        OpFamily::Activation => "#EE8866",
+        OpFamily::Pooling => "#44BB99",
+        OpFamily::Arithmetic => "#BBCC33",
+        OpFamily::Shape => "#99DDFF",
+        OpFamily::Recurrent => "#FFAABB",
+        OpFamily::Loss => "#AAAA00",
+        OpFamily::Other => "#DDDDDD",
+        OpFamily::Unknown => "#FFFFFF",
+    }
+}
+
+/// Outline colour of a family: its fill darkened.
+fn family_stroke(f: OpFamily) -> String {
+    if f == OpFamily::Unknown {
+        return "#CC3311".to_owned();
+    }
+    let hex = family_fill(f).trim_start_matches('#');
+    let channel = |i: usize| {
+        hex.get(i..i + 2)
+            .and_then(|h| u8::from_str_radix(h, 16).ok())
+            .map_or(0, |v| (f64::from(v) * 0.55).round() as u8)
+    };
+    format!("#{:02X}{:02X}{:02X}", channel(0), channel(2), channel(4))
+}
+
+fn family_class(f: OpFamily) -> &'static str {
+    match f {
+        OpFamily::Convolution => "convolution",
+        OpFamily::Normalization => "normalization",
+        OpFamily::Activation => "activation",
+        OpFamily::Pooling => "pooling",
+        OpFamily::Arithmetic => "arithmetic",
+        OpFamily::Shape => "shape",
+        OpFamily::Recurrent => "recurrent",
+        OpFamily::Loss => "loss",
+        OpFamily::Other => "other",
+        OpFamily::Unknown => "unknown",
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Shape {
+    Box,
+    Ellipse,
+    Pill,
+}
+
+fn shape_of(kind: NodeKind) -> Shape {
+    match kind {
+        NodeKind::Input | NodeKind::Label => Shape::Ellipse,
+        NodeKind::Output => Shape::Pill,
+        _ => Shape::Box,
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Layout.
+
+#[derive(Debug, Clone, Copy)]
+struct Pt {
+    x: f64,
+    y: f64,
+}
+
+/// Geometry of one node: centre and size of its shape, and the text block.
+#[derive(Debug, Clone)]
+struct NodeGeom {
+    cx: f64,
+    cy: f64,
+    w: f64,
+    h: f64,
+    /// Height of the text block (centred in the shape).
+    text_h: f64,
+}
+
+#[derive(Debug, Clone)]
+struct EdgeGeom {
+    points: Vec<Pt>,
+}
+
+/// A laid-out diagram, in the coordinates of the final picture.
+#[derive(Debug, Clone)]
+pub(crate) struct Layout {
+    nodes: Vec<NodeGeom>,
+    /// One entry per diagram edge; `None` for edges not drawn (self-loops).
+    edges: Vec<Option<EdgeGeom>>,
+    width: f64,
+    height: f64,
+    header: Header,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Header {
+    title_y: Option<f64>,
+    caption_y: Option<f64>,
+    /// Legend entries: (kind, x, y) of each swatch's top-left corner.
+    legend: Vec<(LegendEntry, f64, f64)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum LegendEntry {
+    Family(OpFamily),
+    Input,
+    Parameter,
+    Label,
+    Output,
+}
+
+impl LegendEntry {
+    fn text(self) -> &'static str {
+        match self {
+            LegendEntry::Family(f) => f.as_str(),
+            LegendEntry::Input => "data input",
+            LegendEntry::Parameter => "parameter",
+            LegendEntry::Label => "loss label",
+            LegendEntry::Output => "graph output",
+        }
+    }
+}
+
+const SWATCH_W: f64 = 22.0;
+const SWATCH_H: f64 = 14.0;
+const LEGEND_GAP: f64 = 18.0;
+const LEGEND_ROW: f64 = 20.0;
+
+fn text_block(node: &crate::diagram::DiagramNode) -> (f64, f64) {
+    let mut w = f64::from(text::width(&node.title, TITLE_SIZE as f32, true));
+    for line in &node.lines {
+        w = w.max(f64::from(text::width(line, LINE_SIZE as f32, false)));
+    }
+    let h = TITLE_LEAD + LINE_LEAD * node.lines.len() as f64;
+    (w, h)
+}
+
+fn node_size(node: &crate::diagram::DiagramNode) -> (f64, f64, f64) {
+    let (tw, th) = text_block(node);
+    let (w, h) = match shape_of(node.kind) {
+        Shape::Box => (tw + 2.0 * PAD_X, th + 2.0 * PAD_Y),
+        // An ellipse through the corners of a box w×h with axes in ratio
+        // w:h has semi-axes w/√2, h/√2; narrower text blocks get a little
+        // extra so short names do not look cramped.
+        Shape::Ellipse => (
+            tw * std::f64::consts::SQRT_2 + 12.0,
+            th * std::f64::consts::SQRT_2 + 4.0,
+        ),
+        Shape::Pill => (tw + th + 2.0 * PAD_X, th + 2.0 * PAD_Y),
+    };
+    (w.max(MIN_BOX).ceil(), h.ceil(), th)
+}
+
+/// Lays the diagram out with dagre (network-simplex ranking, barycentric
+/// crossing reduction, Brandes–Köpf placement) and adds the header.
+pub(crate) fn layout(d: &Diagram) -> Result<Layout, PlotError> {
+    let n = d.nodes.len();
+    for (i, e) in d.edges.iter().enumerate() {
+        if e.from >= n || e.to >= n {
+            return Err(PlotError::BadEdge {
+                edge: i,
+                from: e.from,
+                to: e.to,
+                nodes: n,
+            });
+        }
+    }
+    let labelled = d.edges.iter().any(|e| e.label.is_some());
+    let mut g: Graph<NodeLabel, EdgeLabel> = Graph::with_options(GraphOptions {
+        directed: true,
+        multigraph: true,
+        compound: false,
+    });
+    let mut sizes = Vec::with_capacity(n);
+    for (i, node) in d.nodes.iter().enumerate() {
+        let (w, h, th) = node_size(node);
+        sizes.push((w, h, th));
+        let label = NodeLabel {
+            width: w,
+            height: h,
+            ..NodeLabel::default()
+        };
+        g.set_node(id(i), Some(label));
+    }
+    for (i, e) in d.edges.iter().enumerate() {
+        if e.from == e.to {
+            continue;
+        }
+        let label = EdgeLabel {
+            weight: match e.kind {
+                EdgeKind::Data => 2,
+                EdgeKind::Dimmed | EdgeKind::Control => 1,
+            },
+            ..EdgeLabel::default()
+        };
+        g.set_edge(id(e.from), id(e.to), Some(label), Some(&edge_name(i)));
+    }
+    let opts = LayoutOptions {
+        nodesep: NODE_SEP,
+        edgesep: EDGE_SEP,
+        ranksep: if labelled {
+            RANK_SEP_LABELLED
+        } else {
+            RANK_SEP
+        },
+        ..LayoutOptions::default()
+    };
+    if n > 0 {
+        dagre::layout(&mut g, Some(opts));
+    }
+    let (gw, gh) = g
+        .graph_label::<GraphLabel>()
+        .map_or((0.0, 0.0), |l| (l.width, l.height));
+
+    // Header above the graph.
+    let mut header = Header::default();
+    let mut y = MARGIN;
+    let mut header_w: f64 = 0.0;
+    if let Some(title) = &d.title {
+        y += HEADING_SIZE;
+        header.title_y = Some(y);
+        header_w = header_w.max(f64::from(text::width(title, HEADING_SIZE as f32, true)));
+        y += 6.0;
+    }
+    if let Some(caption) = &d.caption {
+        y += CAPTION_SIZE + 2.0;
+        header.caption_y = Some(y);
+        header_w = header_w.max(f64::from(text::width(caption, CAPTION_SIZE as f32, false)));
+        y += 6.0;
+    }
+    if d.legend && n > 0 {
+        let mut entries: Vec<LegendEntry> = d
+            .nodes
+            .iter()
+            .map(|node| match node.kind {
+                NodeKind::Op(f) => LegendEntry::Family(f),
+                NodeKind::Input => LegendEntry::Input,
+                NodeKind::Output => LegendEntry::Output,
+                NodeKind::Parameter => LegendEntry::Parameter,
+                NodeKind::Label => LegendEntry::Label,
+            })
+            .collect();
+        entries.sort();
+        entries.dedup();
+        let wrap = gw.max(header_w).max(440.0);
+        let mut x = 0.0;
+        y += 8.0;
+        for entry in entries {
+            let w =
+                SWATCH_W + 6.0 + f64::from(text::width(entry.text(), LEGEND_SIZE as f32, false));
+            if x > 0.0 && x + w > wrap {
+                x = 0.0;
+                y += LEGEND_ROW;
+            }
+            header.legend.push((entry, MARGIN + x, y));
+            x += w + LEGEND_GAP;
+            header_w = header_w.max(x - LEGEND_GAP);
+        }
+        y += LEGEND_ROW;
+    }
+    let top = if y > MARGIN { y + 12.0 } else { MARGIN };
+    let width = (gw.max(header_w) + 2.0 * MARGIN).ceil();
+    let dx = MARGIN + ((width - 2.0 * MARGIN - gw) / 2.0).max(0.0);
+    let height = (top + gh + MARGIN).ceil();
+
+    let mut nodes = Vec::with_capacity(n);
+    for (i, &(w, h, th)) in sizes.iter().enumerate() {
+        let (x, y) = g
+            .node(&id(i))
+            .map_or((0.0, 0.0), |l| (l.x.unwrap_or(0.0), l.y.unwrap_or(0.0)));
+        nodes.push(NodeGeom {
+            cx: x + dx,
+            cy: y + top,
+            w,
+            h,
+            text_h: th,
+        });
+    }
+    // Bend points of each edge, from dagre.
+    let mut inner: Vec<Option<Vec<Pt>>> = Vec::with_capacity(d.edges.len());
+    for (i, e) in d.edges.iter().enumerate() {
+        if e.from == e.to {
+            inner.push(None);
+            continue;
+        }
+        let pts: Vec<Pt> = g
+            .edge(&id(e.from), &id(e.to), Some(&edge_name(i)))
+            .map(|l| {
+                let pts = &l.points;
+                if pts.len() > 2 {
+                    pts[1..pts.len() - 1]
+                        .iter()
+                        .map(|p| Pt {
+                            x: p.x + dx,
+                            y: p.y + top,
+                        })
+                        .collect()
+                } else {
+                    Vec::new()
+                }
+            })
+            .unwrap_or_default();
+        inner.push(Some(pts));
+    }
+    let ports = assign_ports(d, &nodes, &inner);
+    let mut edges = Vec::with_capacity(d.edges.len());
+    for (pts, port) in inner.into_iter().zip(ports) {
+        edges.push(match (pts, port) {
+            (Some(pts), Some((start, end))) => Some(route(start, end, pts)),
+            _ => None,
+        });
+    }
+    Ok(Layout {
+        nodes,
+        edges,
+        width,
+        height,
+        header,
+    })
+}
+
+fn id(i: usize) -> String {
+    format!("n{i}")
+}
+
+fn edge_name(i: usize) -> String {
+    format!("e{i}")
+}
+
+/// The horizontal range where edges may attach to a node's top or bottom.
+fn port_range(node: &NodeGeom, kind: NodeKind) -> (f64, f64) {
+    let (hw, hh) = (node.w / 2.0, node.h / 2.0);
+    let inset = match shape_of(kind) {
+        Shape::Box => (hw - 8.0).max(0.0),
+        Shape::Pill => (hw - hh).max(0.0),
+        Shape::Ellipse => hw * 0.5,
+    };
+    (node.cx - inset, node.cx + inset)
+}
+
+/// The point at `x` on a node's bottom (`down`) or top side.
+fn port_at(node: &NodeGeom, kind: NodeKind, x: f64, down: bool) -> Pt {
+    let (hw, hh) = (node.w / 2.0, node.h / 2.0);
+    let sign = if down { 1.0 } else { -1.0 };
+    let dy = match shape_of(kind) {
+        Shape::Ellipse => {
+            let t = ((x - node.cx) / hw).clamp(-1.0, 1.0);
+            hh * (1.0 - t * t).sqrt()
+        }
+        Shape::Box | Shape::Pill => hh,
+    };
+    Pt {
+        x,
+        y: node.cy + sign * dy,
+    }
+}
+
+/// Minimum distance between two edge ends on the same side of a node.
+const PORT_SEP: f64 = 10.0;
+
+/// Moves sorted positions apart to at least `sep`, within `[lo, hi]`,
+/// moving each as little as the order allows; spreads them evenly when they
+/// do not fit.
+fn spread(xs: &mut [f64], lo: f64, hi: f64, sep: f64) {
+    let n = xs.len();
+    if n < 2 {
+        return;
+    }
+    if (n - 1) as f64 * sep > hi - lo {
+        let step = (hi - lo) / (n - 1) as f64;
+        for (j, x) in xs.iter_mut().enumerate() {
+            *x = lo + step * j as f64;
+        }
+        return;
+    }
+    for j in 1..n {
+        xs[j] = xs[j].max(xs[j - 1] + sep);
+    }
+    if xs[n - 1] > hi {
+        xs[n - 1] = hi;
+        for j in (0..n - 1).rev() {
+            xs[j] = xs[j].min(xs[j + 1] - sep);
+        }
+    }
+}
+
+/// One edge end asking for a place on one side of a node.
+struct PortRequest {
+    /// Where it would attach if alone.
+    ideal: f64,
+    /// The x it heads for (orders ends with the same ideal).
+    toward: f64,
+    /// The edge.
+    edge: usize,
+    /// Whether it is the edge's start (else its end).
+    start: bool,
+}
+
+/// Where each edge leaves its source and enters its target: on the side
+/// facing the other end, as close to the direction it heads in as
+/// possible, with the ends on one side of a node kept apart and in the
+/// order of their directions (so they do not cross there).
+fn assign_ports(
+    d: &Diagram,
+    nodes: &[NodeGeom],
+    inner: &[Option<Vec<Pt>>],
+) -> Vec<Option<(Pt, Pt)>> {
+    let mut sides: BTreeMap<(usize, bool), Vec<PortRequest>> = BTreeMap::new();
+    for (i, (e, pts)) in d.edges.iter().zip(inner).enumerate() {
+        let Some(pts) = pts else { continue };
+        let (a, b) = (&nodes[e.from], &nodes[e.to]);
+        let down = b.cy >= a.cy;
+        let first = pts.first().copied().unwrap_or(Pt { x: b.cx, y: b.cy });
+        let last = pts.last().copied().unwrap_or(Pt { x: a.cx, y: a.cy });
+        let (lo, hi) = port_range(a, d.nodes[e.from].kind);
+        sides.entry((e.from, down)).or_default().push(PortRequest {
+            ideal: first.x.clamp(lo, hi),
+            toward: first.x,
+            edge: i,
+            start: true,
+        });
+        let (lo, hi) = port_range(b, d.nodes[e.to].kind);
+        sides.entry((e.to, !down)).or_default().push(PortRequest {
+            ideal: last.x.clamp(lo, hi),
+            toward: last.x,
+            edge: i,
+            start: false,
+        });
+    }
+    let mut ends: Vec<(Option<Pt>, Option<Pt>)> = vec![(None, None); d.edges.len()];
+    for ((node, bottom), mut reqs) in sides {
+        reqs.sort_by(|p, q| {
+            p.ideal
+                .total_cmp(&q.ideal)
+                .then(p.toward.total_cmp(&q.toward))
+                .then(p.edge.cmp(&q.edge))
+        });
+        let kind = d.nodes[node].kind;
+        let (lo, hi) = port_range(&nodes[node], kind);
+        let mut xs: Vec<f64> = reqs.iter().map(|r| r.ideal).collect();
+        spread(&mut xs, lo, hi, PORT_SEP);
+        for (r, x) in reqs.iter().zip(xs) {
+            let p = port_at(&nodes[node], kind, x, bottom);
+            if r.start {
+                ends[r.edge].0 = Some(p);
+            } else {
+                ends[r.edge].1 = Some(p);
+            }
+        }
+    }
+    ends.into_iter().map(|(s, e)| s.zip(e)).collect()
+}
+
+/// The points of an edge: from `start` through dagre's bend points to
+/// `end`, with short vertical lead-out and lead-in segments so curves leave
+/// and enter nodes straight.
+fn route(start: Pt, end: Pt, inner: Vec<Pt>) -> EdgeGeom {
+    let sign = if end.y >= start.y { 1.0 } else { -1.0 };
+    let gap = (end.y - start.y).abs();
+    let lead = (gap * 0.3).min(12.0);
+    let mut points = Vec::with_capacity(inner.len() + 4);
+    points.push(start);
+    if inner.is_empty() && (start.x - end.x).abs() < 0.5 {
+        points.push(end);
+        return EdgeGeom { points };
+    }
+    points.push(Pt {
+        x: start.x,
+        y: start.y + sign * lead,
+    });
+    points.extend(inner);
+    points.push(Pt {
+        x: end.x,
+        y: end.y - sign * lead,
+    });
+    points.push(end);
+    EdgeGeom { points }
+}
+
+/// An SVG path through `pts` as a uniform cubic B-spline (d3's
+/// `curveBasis`): it starts and ends at the end points and bends smoothly
+/// near the inner ones.
+fn basis_path(pts: &[Pt]) -> String {
+    let mut d = String::new();
+    match pts {
+        [] => {}
+        [p] => {
+            let _ = write!(d, "M{} {}", f(p.x), f(p.y));
+        }
+        [p, q] => {
+            let _ = write!(d, "M{} {}L{} {}", f(p.x), f(p.y), f(q.x), f(q.y));
+        }
+        _ => {
+            let (mut x0, mut y0) = (pts[0].x, pts[0].y);
+            let (mut x1, mut y1) = (pts[1].x, pts[1].y);
+            let _ = write!(d, "M{} {}", f(x0), f(y0));
+            let _ = write!(
+                d,
+                "L{} {}",
+                f((5.0 * x0 + x1) / 6.0),
+                f((5.0 * y0 + y1) / 6.0)
+            );
+            for p in &pts[2..] {
+                let _ = write!(
+                    d,
+                    "C{} {} {} {} {} {}",
+                    f((2.0 * x0 + x1) / 3.0),
+                    f((2.0 * y0 + y1) / 3.0),
+                    f((x0 + 2.0 * x1) / 3.0),
+                    f((y0 + 2.0 * y1) / 3.0),
+                    f((x0 + 4.0 * x1 + p.x) / 6.0),
+                    f((y0 + 4.0 * y1 + p.y) / 6.0)
+                );
+                (x0, y0, x1, y1) = (x1, y1, p.x, p.y);
+            }
+            // Close: one more segment to the last point, then a line into it.
+            let _ = write!(
+                d,
+                "C{} {} {} {} {} {}",
+                f((2.0 * x0 + x1) / 3.0),
+                f((2.0 * y0 + y1) / 3.0),
+                f((x0 + 2.0 * x1) / 3.0),
+                f((y0 + 2.0 * y1) / 3.0),
+                f((x0 + 5.0 * x1) / 6.0),
+                f((y0 + 5.0 * y1) / 6.0)
+            );
+            let _ = write!(d, "L{} {}", f(x1), f(y1));
+        }
+    }
+    d
+}
+
+/// A coordinate with one decimal, without a trailing `.0`.
+fn f(v: f64) -> String {
+    let r = (v * 10.0).round() / 10.0;
+    let r = if r == 0.0 { 0.0 } else { r };
+    if r.fract() == 0.0 {
+        format!("{r:.0}")
+    } else {
+        format!("{r:.1}")
+    }
+}
+
+// ---------------------------------------------------------------------------
+// SVG.
+
+/// Writes the laid-out diagram as SVG.
+pub(crate) fn svg(d: &Diagram, l: &Layout) -> String {
+    let mut s = String::with_capacity(512 + d.nodes.len() * 400 + d.edges.len() * 160);
+    let _ = writeln!(
+        s,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" \
+         viewBox=\"0 0 {w} {h}\" font-family=\"{FAMILY}, Verdana, sans-serif\">",
+        w = f(l.width),
+        h = f(l.height)
+    );
+    let _ = writeln!(
+        s,
+        "<defs>\
+         <marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"7\" \
+         markerHeight=\"7\" markerUnits=\"userSpaceOnUse\" orient=\"auto\">\
+         <path d=\"M0 0L10 5L0 10z\" fill=\"{EDGE_COLOUR}\"/></marker>\
+         <marker id=\"arrow-dim\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"7\" \
+         markerHeight=\"7\" markerUnits=\"userSpaceOnUse\" orient=\"auto\">\
+         <path d=\"M0 0L10 5L0 10z\" fill=\"{DIM_COLOUR}\"/></marker>\
+         </defs>"
+    );
+    let _ = writeln!(
+        s,
+        "<rect class=\"background\" width=\"{}\" height=\"{}\" fill=\"#FFFFFF\"/>",
+        f(l.width),
+        f(l.height)
+    );
+    write_header(&mut s, d, l);
+
+    // Edges under nodes.
+    s.push_str("<g class=\"edges\" fill=\"none\">\n");
+    for (i, (e, g)) in d.edges.iter().zip(&l.edges).enumerate() {
+        let Some(g) = g else { continue };
+        let (stroke, marker, extra) = match e.kind {
+            EdgeKind::Data => (EDGE_COLOUR, "arrow", ""),
+            EdgeKind::Dimmed => (DIM_COLOUR, "arrow-dim", " stroke-dasharray=\"4 3\""),
+            EdgeKind::Control => (DIM_COLOUR, "arrow-dim", " stroke-dasharray=\"1.5 3\""),
+        };
+        let _ = writeln!(
+            s,
+            "<path class=\"edge\" id=\"e{i}\" d=\"{}\" stroke=\"{stroke}\" stroke-width=\"1.3\"{extra} \
+             marker-end=\"url(#{marker})\"/>",
+            basis_path(&g.points)
+        );
+    }
+    s.push_str("</g>\n");
+
+    s.push_str("<g class=\"nodes\">\n");
+    for (i, (node, g)) in d.nodes.iter().zip(&l.nodes).enumerate() {
+        write_node(&mut s, i, node, g);
+    }
+    s.push_str("</g>\n");
+
+    // Edge labels on top, one per (source, text).
+    let mut placed: BTreeMap<(usize, &str), Pt> = BTreeMap::new();
+    for (e, g) in d.edges.iter().zip(&l.edges) {
+        let (Some(label), Some(g)) = (&e.label, g) else {
+            continue;
+        };
+        let Some(start) = g.points.first().copied() else {
+            continue;
+        };
+        let cx = l.nodes[e.from].cx;
+        placed
+            .entry((e.from, label.as_str()))
+            .and_modify(|p| {
+                if (start.x - cx).abs() < (p.x - cx).abs() {
+                    *p = start;
+                }
+            })
+            .or_insert(start);
+    }
+    if !placed.is_empty() {
+        let _ = writeln!(
+            s,
+            "<g class=\"edge-labels\" font-size=\"{EDGE_LABEL_SIZE}\" fill=\"#333333\" \
+             stroke=\"#FFFFFF\" stroke-width=\"3\" stroke-linejoin=\"round\" paint-order=\"stroke\">"
+        );
+        for ((_, label), p) in &placed {
+            let _ = writeln!(
+                s,
+                "<text class=\"edge-label\" x=\"{}\" y=\"{}\">{}</text>",
+                f(p.x + 5.0),
+                f(p.y + EDGE_LABEL_SIZE + 1.0),
+                escape(label)
+            );
+        }
+        s.push_str("</g>\n");
+    }
+    s.push_str("</svg>\n");
+    s
+}
+
+fn write_header(s: &mut String, d: &Diagram, l: &Layout) {
+    if let (Some(title), Some(y)) = (&d.title, l.header.title_y) {
+        let _ = writeln!(
+            s,
+            "<text class=\"title\" x=\"{MARGIN}\" y=\"{}\" font-size=\"{HEADING_SIZE}\" \
+             font-weight=\"bold\" fill=\"{TEXT_COLOUR}\">{}</text>",
+            f(y),
+            escape(title)
+        );
+    }
+    if let (Some(caption), Some(y)) = (&d.caption, l.header.caption_y) {
+        let _ = writeln!(
+            s,
+            "<text class=\"caption\" x=\"{MARGIN}\" y=\"{}\" font-size=\"{CAPTION_SIZE}\" \
+             fill=\"#555555\">{}</text>",
+            f(y),
+            escape(caption)
+        );
+    }
+    if l.header.legend.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "<g class=\"legend\" font-size=\"{LEGEND_SIZE}\" fill=\"{TEXT_COLOUR}\">"
+    );
+    for &(entry, x, y) in &l.header.legend {
+        let (cx, cy) = (x + SWATCH_W / 2.0, y + SWATCH_H / 2.0);
+        match entry {
+            LegendEntry::Family(fam) => {
+                let dash = if fam == OpFamily::Unknown {
+                    " stroke-dasharray=\"3 2\""
+                } else {
+                    ""
+                };
+                let _ = writeln!(
+                    s,
+                    "<rect x=\"{}\" y=\"{}\" width=\"{SWATCH_W}\" height=\"{SWATCH_H}\" rx=\"3\" \
+                     fill=\"{}\" stroke=\"{}\"{dash}/>",
+                    f(x),
+                    f(y),
+                    family_fill(fam),
+                    family_stroke(fam)
+                );
+            }
+            LegendEntry::Input | LegendEntry::Label => {
+                let style = if entry == LegendEntry::Input {
+                    "fill=\"#FFFFFF\" stroke=\"#1a1a1a\" stroke-width=\"1.6\""
+                } else {
+                    "fill=\"#F4F4F4\" stroke=\"#9a9a9a\" stroke-dasharray=\"3 2\""
+                };
+                let _ = writeln!(
+                    s,
+                    "<ellipse cx=\"{}\" cy=\"{}\" rx=\"{}\" ry=\"{}\" {style}/>",
+                    f(cx),
+                    f(cy),
+                    f(SWATCH_W / 2.0),
+                    f(SWATCH_H / 2.0)
+                );
+            }
+            LegendEntry::Parameter => {
+                let _ = writeln!(
+                    s,
+                    "<rect x=\"{}\" y=\"{}\" width=\"{SWATCH_W}\" height=\"{SWATCH_H}\" rx=\"2\" \
+                     fill=\"#FFFFFF\" stroke=\"#8a8a8a\"/>",
+                    f(x),
+                    f(y)
+                );
+            }
+            LegendEntry::Output => {
+                let _ = writeln!(
+                    s,
+                    "<rect x=\"{}\" y=\"{}\" width=\"{SWATCH_W}\" height=\"{SWATCH_H}\" rx=\"{}\" \
+                     fill=\"#2b2b2b\"/>",
+                    f(x),
+                    f(y),
+                    f(SWATCH_H / 2.0)
+                );
+            }
+        }
+        let _ = writeln!(
+            s,
+            "<text x=\"{}\" y=\"{}\">{}</text>",
+            f(x + SWATCH_W + 6.0),
+            f(y + SWATCH_H - 3.0),
+            escape(entry.text())
+        );
+    }
+    s.push_str("</g>\n");
+}
+
+fn write_node(s: &mut String, i: usize, node: &crate::diagram::DiagramNode, g: &NodeGeom) {
+    let (x, y) = (g.cx - g.w / 2.0, g.cy - g.h / 2.0);
+    let (class, title_fill, line_fill) = match node.kind {
+        NodeKind::Op(fam) => (
+            format!("node op {}", family_class(fam)),
+            TEXT_COLOUR,
+            SUBTEXT_COLOUR,
+        ),
+        NodeKind::Input => ("node input".to_owned(), TEXT_COLOUR, SUBTEXT_COLOUR),
+        NodeKind::Output => ("node output".to_owned(), "#FFFFFF", "#E6E6E6"),
+        NodeKind::Parameter => ("node parameter".to_owned(), "#333333", "#555555"),
+        NodeKind::Label => ("node label".to_owned(), "#7a7a7a", "#8a8a8a"),
+    };
+    let _ = writeln!(s, "<g class=\"{class}\" id=\"n{i}\">");
+    if let Some(tip) = &node.tooltip {
+        let _ = writeln!(s, "<title>{}</title>", escape(tip));
+    }
+    match node.kind {
+        NodeKind::Op(fam) => {
+            let dash = if fam == OpFamily::Unknown {
+                " stroke-dasharray=\"5 3\" stroke-width=\"1.6\""
+            } else {
+                ""
+            };
+            let _ = writeln!(
+                s,
+                "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" rx=\"6\" fill=\"{}\" \
+                 stroke=\"{}\"{dash}/>",
+                f(x),
+                f(y),
+                f(g.w),
+                f(g.h),
+                family_fill(fam),
+                family_stroke(fam)
+            );
+        }
+        NodeKind::Input | NodeKind::Label => {
+            let style = if node.kind == NodeKind::Input {
+                "fill=\"#FFFFFF\" stroke=\"#1a1a1a\" stroke-width=\"1.8\""
+            } else {
+                "fill=\"#F4F4F4\" stroke=\"#9a9a9a\" stroke-dasharray=\"4 3\""
+            };
+            let _ = writeln!(
+                s,
+                "<ellipse cx=\"{}\" cy=\"{}\" rx=\"{}\" ry=\"{}\" {style}/>",
+                f(g.cx),
+                f(g.cy),
+                f(g.w / 2.0),
+                f(g.h / 2.0)
+            );
+        }
+        NodeKind::Output => {
+            let _ = writeln!(
+                s,
+                "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" rx=\"{}\" fill=\"#2b2b2b\"/>",
+                f(x),
+                f(y),
+                f(g.w),
+                f(g.h),
+                f(g.h / 2.0)
+            );
+        }
+        NodeKind::Parameter => {
+            let _ = writeln!(
+                s,
+                "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" rx=\"3\" fill=\"#FFFFFF\" \
+                 stroke=\"#8a8a8a\"/>",
+                f(x),
+                f(y),
+                f(g.w),
+                f(g.h)
+            );
+        }
+    }
+    // Text block centred in the shape; baselines sit ~0.78 em below the top
+    // of each line box.
+    let mut ty = g.cy - g.text_h / 2.0;
+    let _ = writeln!(
+        s,
+        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" font-size=\"{TITLE_SIZE}\" \
+         font-weight=\"bold\" fill=\"{title_fill}\">{}</text>",
+        f(g.cx),
+        f(ty + TITLE_LEAD - 4.0),
+        escape(&node.title)
+    );
+    ty += TITLE_LEAD;
+    for line in &node.lines {
+        let _ = writeln!(
+            s,
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" font-size=\"{LINE_SIZE}\" \
+             fill=\"{line_fill}\">{}</text>",
+            f(g.cx),
+            f(ty + LINE_LEAD - 3.5),
+            escape(line)
+        );
+        ty += LINE_LEAD;
+    }
+    s.push_str("</g>\n");
+}
+
+// ---------------------------------------------------------------------------
+// PNG.
+
+fn fontdb() -> Arc<usvg::fontdb::Database> {
+    static DB: OnceLock<Arc<usvg::fontdb::Database>> = OnceLock::new();
+    DB.get_or_init(|| {
+        let mut db = usvg::fontdb::Database::new();
+        db.load_font_source(usvg::fontdb::Source::Binary(Arc::new(text::REGULAR)));
+        db.load_font_source(usvg::fontdb::Source::Binary(Arc::new(text::BOLD)));
+        db.set_sans_serif_family(FAMILY);
+        Arc::new(db)
+    })
+    .clone()
+}
+
+/// Rasterizes an SVG document written by [`svg`] to PNG bytes (RGB, 8 bit).
+pub(crate) fn png(svg: &str, opts: &PngOptions) -> Result<Vec<u8>, PlotError> {
+    if !(opts.scale.is_finite() && opts.scale > 0.0) {
+        return Err(PlotError::BadScale { scale: opts.scale });
+    }
+    let options = usvg::Options {
+        font_family: FAMILY.to_owned(),
+        fontdb: fontdb(),
+        ..usvg::Options::default()
+    };
+    let tree = usvg::Tree::from_str(svg, &options).map_err(|e| PlotError::Svg {
+        message: e.to_string(),
+    })?;
+    let size = tree.size();
+    let (w, h) = (f64::from(size.width()), f64::from(size.height()));
+    let mut scale = f64::from(opts.scale);
+    let pixels = w * h * scale * scale;
+    let budget = opts.max_pixels.max(1) as f64;
+    if pixels > budget {
+        scale *= (budget / pixels).sqrt();
+    }
+    let pw = (w * scale).ceil().max(1.0);
+    let ph = (h * scale).ceil().max(1.0);
+    if pw > f64::from(u32::MAX / 4) || ph > f64::from(u32::MAX / 4) {
+        return Err(PlotError::TooLarge {
+            width: pw as u64,
+            height: ph as u64,
+        });
+    }
+    let (pw, ph) = (pw as u32, ph as u32);
+    let mut pixmap = tiny_skia::Pixmap::new(pw, ph).ok_or(PlotError::TooLarge {
+        width: u64::from(pw),
+        height: u64::from(ph),
+    })?;
+    pixmap.fill(tiny_skia::Color::WHITE);
+    let s = scale as f32;
+    resvg::render(
+        &tree,
+        tiny_skia::Transform::from_scale(s, s),
+        &mut pixmap.as_mut(),
+    );
+    encode_rgb(&pixmap)
+}
+
+/// Encodes an opaque pixmap as an RGB PNG, row by row (no second copy of
+/// the image).
+fn encode_rgb(pixmap: &tiny_skia::Pixmap) -> Result<Vec<u8>, PlotError> {
+    let (w, h) = (pixmap.width(), pixmap.height());
+    let mut out = Vec::new();
+    write_rgb(pixmap, w, h, &mut out)?;
+    Ok(out)
+}
+
+fn write_rgb(
+    pixmap: &tiny_skia::Pixmap,
+    w: u32,
+    h: u32,
+    out: &mut Vec<u8>,
+) -> Result<(), PlotError> {
+    let mut enc = png::Encoder::new(out, w, h);
+    enc.set_color(png::ColorType::Rgb);
+    enc.set_depth(png::BitDepth::Eight);
+    enc.set_compression(png::Compression::Balanced);
+    let err = |e: png::EncodingError| PlotError::Png {
+        message: e.to_string(),
+    };
+    let mut writer = enc.write_header().map_err(err)?;
+    {
+        let mut stream = writer.stream_writer().map_err(err)?;
+        let mut row = vec![0u8; w as usize * 3];
+        for line in pixmap.data().chunks_exact(w as usize * 4) {
+            // The background is opaque white, so premultiplied colour is
+            // the colour.
+            for (dst, src) in row.chunks_exact_mut(3).zip(line.chunks_exact(4)) {
+                dst.copy_from_slice(&src[..3]);
+            }
+            std::io::Write::write_all(&mut stream, &row).map_err(|e| PlotError::Png {
+                message: e.to_string(),
+            })?;
+        }
+        stream.finish().map_err(err)?;
+    }
+    writer.finish().map_err(err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn coordinates_are_short_and_stable() {
+        assert_eq!(f(1.0), "1");
+        assert_eq!(f(1.04), "1");
+        assert_eq!(f(1.06), "1.1");
+        assert_eq!(f(-0.01), "0");
+        assert_eq!(f(-2.25), "-2.3");
+    }
+
+    #[test]
+    fn strokes_darken_fills() {
+        assert_eq!(family_stroke(OpFamily::Other), "#7A7A7A");
+        assert_eq!(family_stroke(OpFamily::Unknown), "#CC3311");
+    }
+
+    #[test]
+    fn ports_keep_apart_in_order() {
+        let mut xs = vec![0.0, 0.0, 0.0];
+        spread(&mut xs, -50.0, 50.0, 10.0);
+        assert_eq!(xs, [0.0, 10.0, 20.0]);
+        let mut xs = vec![45.0, 50.0];
+        spread(&mut xs, -50.0, 50.0, 10.0);
+        assert_eq!(xs, [40.0, 50.0]);
+        let mut xs = vec![0.0, 0.0, 0.0];
+        spread(&mut xs, -5.0, 5.0, 10.0);
+        assert_eq!(xs, [-5.0, 0.0, 5.0]);
+    }
+
+    #[test]
+    fn basis_path_ends_at_the_end_points() {
+        let pts = [
+            Pt { x: 0.0, y: 0.0 },
+            Pt { x: 0.0, y: 10.0 },
+            Pt { x: 30.0, y: 40.0 },
+            Pt { x: 30.0, y: 60.0 },
+        ];
+        let d = basis_path(&pts);
+        assert!(d.starts_with("M0 0"));
+        assert!(d.ends_with("L30 60"));
+    }
+}
