@@ -9,7 +9,7 @@ use dagre::{EdgeLabel, GraphLabel, LayoutOptions, NodeLabel};
 use resvg::{tiny_skia, usvg};
 
 use crate::PlotError;
-use crate::diagram::{Diagram, EdgeKind, NodeKind, OpFamily};
+use crate::diagram::{Diagram, DiagramNode, EdgeKind, NodeKind, OpFamily};
 use crate::text::{self, FAMILY, escape};
 
 /// How a picture is rasterized to PNG.
@@ -199,19 +199,29 @@ const SWATCH_H: f64 = 14.0;
 const LEGEND_GAP: f64 = 18.0;
 const LEGEND_ROW: f64 = 20.0;
 
-fn text_block(node: &crate::diagram::DiagramNode) -> (f64, f64) {
-    let mut w = f64::from(text::width(&node.title, TITLE_SIZE as f32, true));
+/// Size, weight, line height and vertical padding of a node's title.
+fn title_style(kind: NodeKind) -> (f64, bool, f64, f64) {
+    match kind {
+        NodeKind::Parameter => (LINE_SIZE, false, LINE_LEAD, 3.0),
+        _ => (TITLE_SIZE, true, TITLE_LEAD, PAD_Y),
+    }
+}
+
+fn text_block(node: &DiagramNode) -> (f64, f64) {
+    let (size, bold, lead, _) = title_style(node.kind);
+    let mut w = f64::from(text::width(&node.title, size as f32, bold));
     for line in &node.lines {
         w = w.max(f64::from(text::width(line, LINE_SIZE as f32, false)));
     }
-    let h = TITLE_LEAD + LINE_LEAD * node.lines.len() as f64;
+    let h = lead + LINE_LEAD * node.lines.len() as f64;
     (w, h)
 }
 
-fn node_size(node: &crate::diagram::DiagramNode) -> (f64, f64, f64) {
+fn node_size(node: &DiagramNode) -> (f64, f64, f64) {
     let (tw, th) = text_block(node);
+    let pad_y = title_style(node.kind).3;
     let (w, h) = match shape_of(node.kind) {
-        Shape::Box => (tw + 2.0 * PAD_X, th + 2.0 * PAD_Y),
+        Shape::Box => (tw + 2.0 * PAD_X, th + 2.0 * pad_y),
         // An ellipse through the corners of a box w×h with axes in ratio
         // w:h has semi-axes w/√2, h/√2; narrower text blocks get a little
         // extra so short names do not look cramped.
@@ -219,9 +229,46 @@ fn node_size(node: &crate::diagram::DiagramNode) -> (f64, f64, f64) {
             tw * std::f64::consts::SQRT_2 + 12.0,
             th * std::f64::consts::SQRT_2 + 4.0,
         ),
-        Shape::Pill => (tw + th + 2.0 * PAD_X, th + 2.0 * PAD_Y),
+        Shape::Pill => (tw + th + 2.0 * PAD_X, th + 2.0 * pad_y),
     };
-    (w.max(MIN_BOX).ceil(), h.ceil(), th)
+    let min = if node.kind == NodeKind::Parameter {
+        0.0
+    } else {
+        MIN_BOX
+    };
+    (w.max(min).ceil(), h.ceil(), th)
+}
+
+/// Vertical gap between satellites stacked beside their op.
+const SAT_GAP: f64 = 5.0;
+/// Horizontal gap between the satellite column and the op.
+const SAT_SEP: f64 = 30.0;
+
+/// For each node, the edge that makes it a satellite of an op: a parameter
+/// or label node with no inputs and a single edge, into an op. Satellites
+/// are stacked in a column to the left of their op instead of taking a
+/// rank of their own, which keeps the data path straight when every
+/// variable is drawn.
+fn satellites(d: &Diagram) -> Vec<Option<usize>> {
+    let n = d.nodes.len();
+    let mut indeg = vec![0usize; n];
+    let mut out: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (i, e) in d.edges.iter().enumerate() {
+        if e.from != e.to {
+            indeg[e.to] += 1;
+            out[e.from].push(i);
+        }
+    }
+    (0..n)
+        .map(|v| match (d.nodes[v].kind, indeg[v], out[v].as_slice()) {
+            (NodeKind::Parameter | NodeKind::Label, 0, &[e])
+                if matches!(d.nodes[d.edges[e].to].kind, NodeKind::Op(_)) =>
+            {
+                Some(e)
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// Lays the diagram out with dagre (network-simplex ranking, barycentric
@@ -238,25 +285,45 @@ pub(crate) fn layout(d: &Diagram) -> Result<Layout, PlotError> {
             });
         }
     }
+    let sat_edge = satellites(d);
+    let mut sats: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (v, e) in sat_edge.iter().enumerate() {
+        if let Some(e) = e {
+            sats[d.edges[*e].to].push(v);
+        }
+    }
+    let sizes: Vec<(f64, f64, f64)> = d.nodes.iter().map(node_size).collect();
+    // Per node: (width, height) of the node with its satellite column.
+    let group: Vec<(f64, f64, f64)> = (0..n)
+        .map(|v| {
+            let (w, h, _) = sizes[v];
+            if sats[v].is_empty() {
+                return (w, h, 0.0);
+            }
+            let col_w = sats[v].iter().map(|&s| sizes[s].0).fold(0.0, f64::max);
+            let col_h = sats[v].iter().map(|&s| sizes[s].1).sum::<f64>()
+                + SAT_GAP * (sats[v].len() - 1) as f64;
+            // Symmetric, so the op stays centred on the data path.
+            (2.0 * (col_w + SAT_SEP) + w, h.max(col_h), col_w)
+        })
+        .collect();
+
     let labelled = d.edges.iter().any(|e| e.label.is_some());
     let mut g: Graph<NodeLabel, EdgeLabel> = Graph::with_options(GraphOptions {
         directed: true,
         multigraph: true,
         compound: false,
     });
-    let mut sizes = Vec::with_capacity(n);
-    for (i, node) in d.nodes.iter().enumerate() {
-        let (w, h, th) = node_size(node);
-        sizes.push((w, h, th));
+    for v in (0..n).filter(|&v| sat_edge[v].is_none()) {
         let label = NodeLabel {
-            width: w,
-            height: h,
+            width: group[v].0,
+            height: group[v].1,
             ..NodeLabel::default()
         };
-        g.set_node(id(i), Some(label));
+        g.set_node(id(v), Some(label));
     }
     for (i, e) in d.edges.iter().enumerate() {
-        if e.from == e.to {
+        if e.from == e.to || sat_edge[e.from].is_some() {
             continue;
         }
         let label = EdgeLabel {
@@ -336,23 +403,40 @@ pub(crate) fn layout(d: &Diagram) -> Result<Layout, PlotError> {
     let dx = MARGIN + ((width - 2.0 * MARGIN - gw) / 2.0).max(0.0);
     let height = (top + gh + MARGIN).ceil();
 
-    let mut nodes = Vec::with_capacity(n);
-    for (i, &(w, h, th)) in sizes.iter().enumerate() {
-        let (x, y) = g
-            .node(&id(i))
-            .map_or((0.0, 0.0), |l| (l.x.unwrap_or(0.0), l.y.unwrap_or(0.0)));
-        nodes.push(NodeGeom {
-            cx: x + dx,
-            cy: y + top,
+    let mut nodes: Vec<NodeGeom> = sizes
+        .iter()
+        .map(|&(w, h, th)| NodeGeom {
+            cx: 0.0,
+            cy: 0.0,
             w,
             h,
             text_h: th,
-        });
+        })
+        .collect();
+    for v in (0..n).filter(|&v| sat_edge[v].is_none()) {
+        let (x, y) = g
+            .node(&id(v))
+            .map_or((0.0, 0.0), |l| (l.x.unwrap_or(0.0), l.y.unwrap_or(0.0)));
+        let (gx, gy) = (x + dx, y + top);
+        nodes[v].cx = gx;
+        nodes[v].cy = gy;
+        if sats[v].is_empty() {
+            continue;
+        }
+        let col_right = gx - nodes[v].w / 2.0 - SAT_SEP;
+        let col_h =
+            sats[v].iter().map(|&s| nodes[s].h).sum::<f64>() + SAT_GAP * (sats[v].len() - 1) as f64;
+        let mut sy = gy - col_h / 2.0;
+        for &s in &sats[v] {
+            nodes[s].cx = col_right - nodes[s].w / 2.0;
+            nodes[s].cy = sy + nodes[s].h / 2.0;
+            sy += nodes[s].h + SAT_GAP;
+        }
     }
     // Bend points of each edge, from dagre.
     let mut inner: Vec<Option<Vec<Pt>>> = Vec::with_capacity(d.edges.len());
     for (i, e) in d.edges.iter().enumerate() {
-        if e.from == e.to {
+        if e.from == e.to || sat_edge[e.from].is_some() {
             inner.push(None);
             continue;
         }
@@ -382,6 +466,42 @@ pub(crate) fn layout(d: &Diagram) -> Result<Layout, PlotError> {
             (Some(pts), Some((start, end))) => Some(route(start, end, pts)),
             _ => None,
         });
+    }
+    // Satellite edges: from the satellite's right side into the op's left
+    // side, entries kept apart and in order.
+    for (v, members) in sats.iter().enumerate() {
+        if members.is_empty() {
+            continue;
+        }
+        let a = &nodes[v];
+        let (lo, hi) = (a.cy - a.h / 2.0 + 6.0, a.cy + a.h / 2.0 - 6.0);
+        let mut ys: Vec<f64> = members.iter().map(|&s| nodes[s].cy.clamp(lo, hi)).collect();
+        spread(&mut ys, lo, hi, 6.0);
+        for (&s, y) in members.iter().zip(ys) {
+            let Some(e) = sat_edge[s] else { continue };
+            let b = &nodes[s];
+            let start = Pt {
+                x: b.cx + b.w / 2.0,
+                y: b.cy,
+            };
+            let end = Pt {
+                x: a.cx - a.w / 2.0,
+                y,
+            };
+            let points = vec![
+                start,
+                Pt {
+                    x: start.x + 6.0,
+                    y: start.y,
+                },
+                Pt {
+                    x: end.x - 10.0,
+                    y: end.y,
+                },
+                end,
+            ];
+            edges[e] = Some(EdgeGeom { points });
+        }
     }
     Ok(Layout {
         nodes,
@@ -547,7 +667,27 @@ fn route(start: Pt, end: Pt, inner: Vec<Pt>) -> EdgeGeom {
         y: end.y - sign * lead,
     });
     points.push(end);
-    EdgeGeom { points }
+    EdgeGeom {
+        points: simplify(points),
+    }
+}
+
+/// Drops points that lie on the straight line through their neighbours, so
+/// straight edges are written as one line segment.
+fn simplify(points: Vec<Pt>) -> Vec<Pt> {
+    let mut out: Vec<Pt> = Vec::with_capacity(points.len());
+    for p in points {
+        if let [.., a, b] = out.as_slice() {
+            let cross = (b.x - a.x) * (p.y - a.y) - (b.y - a.y) * (p.x - a.x);
+            let len = ((p.x - a.x).powi(2) + (p.y - a.y).powi(2)).sqrt().max(1e-9);
+            let between = (b.x - a.x) * (p.x - b.x) + (b.y - a.y) * (p.y - b.y) >= 0.0;
+            if cross.abs() / len < 0.05 && between {
+                out.pop();
+            }
+        }
+        out.push(p);
+    }
+    out
 }
 
 /// An SVG path through `pts` as a uniform cubic B-spline (d3's
@@ -670,44 +810,143 @@ pub(crate) fn svg(d: &Diagram, l: &Layout) -> String {
     }
     s.push_str("</g>\n");
 
-    // Edge labels on top, one per (source, text).
-    let mut placed: BTreeMap<(usize, &str), Pt> = BTreeMap::new();
-    for (e, g) in d.edges.iter().zip(&l.edges) {
-        let (Some(label), Some(g)) = (&e.label, g) else {
-            continue;
-        };
-        let Some(start) = g.points.first().copied() else {
-            continue;
-        };
-        let cx = l.nodes[e.from].cx;
-        placed
-            .entry((e.from, label.as_str()))
-            .and_modify(|p| {
-                if (start.x - cx).abs() < (p.x - cx).abs() {
-                    *p = start;
-                }
-            })
-            .or_insert(start);
-    }
-    if !placed.is_empty() {
-        let _ = writeln!(
-            s,
-            "<g class=\"edge-labels\" font-size=\"{EDGE_LABEL_SIZE}\" fill=\"#333333\" \
-             stroke=\"#FFFFFF\" stroke-width=\"3\" stroke-linejoin=\"round\" paint-order=\"stroke\">"
-        );
-        for ((_, label), p) in &placed {
-            let _ = writeln!(
-                s,
-                "<text class=\"edge-label\" x=\"{}\" y=\"{}\">{}</text>",
-                f(p.x + 5.0),
-                f(p.y + EDGE_LABEL_SIZE + 1.0),
-                escape(label)
-            );
-        }
-        s.push_str("</g>\n");
-    }
+    write_edge_labels(&mut s, d, l);
     s.push_str("</svg>\n");
     s
+}
+
+/// An axis-aligned rectangle: left, top, right, bottom.
+#[derive(Debug, Clone, Copy)]
+struct Rect(f64, f64, f64, f64);
+
+impl Rect {
+    fn overlaps(&self, o: &Rect) -> bool {
+        self.0 < o.2 && o.0 < self.2 && self.1 < o.3 && o.1 < self.3
+    }
+}
+
+/// Rectangles bucketed by horizontal bands, for quick overlap tests.
+struct Occupancy {
+    bands: BTreeMap<i64, Vec<Rect>>,
+}
+
+const BAND: f64 = 64.0;
+
+impl Occupancy {
+    fn bands_of(r: &Rect) -> std::ops::RangeInclusive<i64> {
+        ((r.1 / BAND).floor() as i64)..=((r.3 / BAND).floor() as i64)
+    }
+    fn add(&mut self, r: Rect) {
+        for b in Occupancy::bands_of(&r) {
+            self.bands.entry(b).or_default().push(r);
+        }
+    }
+    fn free(&self, r: &Rect) -> bool {
+        Occupancy::bands_of(r).all(|b| {
+            self.bands
+                .get(&b)
+                .is_none_or(|v| v.iter().all(|o| !o.overlaps(r)))
+        })
+    }
+}
+
+/// Points every `step` along a polyline, starting `from` its start.
+fn samples(points: &[Pt], from: f64, step: f64, count: usize) -> Vec<Pt> {
+    let mut out = Vec::with_capacity(count);
+    let mut want = from;
+    let mut walked = 0.0;
+    for w in points.windows(2) {
+        let (a, b) = (w[0], w[1]);
+        let len = ((b.x - a.x).powi(2) + (b.y - a.y).powi(2)).sqrt();
+        while len > 0.0 && want <= walked + len && out.len() < count {
+            let t = (want - walked) / len;
+            out.push(Pt {
+                x: a.x + (b.x - a.x) * t,
+                y: a.y + (b.y - a.y) * t,
+            });
+            want += step;
+        }
+        walked += len;
+    }
+    out
+}
+
+/// Edge labels, one per (source, text), placed near where the edge leaves
+/// its source: the first spot along the edge, right of it or left of it,
+/// that overlaps no node and no label already placed.
+fn write_edge_labels(s: &mut String, d: &Diagram, l: &Layout) {
+    let mut groups: BTreeMap<(usize, &str), Vec<usize>> = BTreeMap::new();
+    for (i, (e, g)) in d.edges.iter().zip(&l.edges).enumerate() {
+        if let (Some(label), Some(_)) = (&e.label, g) {
+            groups.entry((e.from, label.as_str())).or_default().push(i);
+        }
+    }
+    if groups.is_empty() {
+        return;
+    }
+    let mut occ = Occupancy {
+        bands: BTreeMap::new(),
+    };
+    for g in &l.nodes {
+        occ.add(Rect(
+            g.cx - g.w / 2.0 - 2.0,
+            g.cy - g.h / 2.0 - 2.0,
+            g.cx + g.w / 2.0 + 2.0,
+            g.cy + g.h / 2.0 + 2.0,
+        ));
+    }
+    let _ = writeln!(
+        s,
+        "<g class=\"edge-labels\" font-size=\"{EDGE_LABEL_SIZE}\" fill=\"#333333\" \
+         stroke=\"#FFFFFF\" stroke-width=\"3\" stroke-linejoin=\"round\" paint-order=\"stroke\">"
+    );
+    let h = EDGE_LABEL_SIZE + 2.0;
+    for ((from, label), mut members) in groups {
+        let tw = f64::from(text::width(label, EDGE_LABEL_SIZE as f32, false));
+        let cx = l.nodes[from].cx;
+        // Edges leaving nearest the middle first.
+        members.sort_by(|&a, &b| {
+            let da = l.edges[a]
+                .as_ref()
+                .and_then(|g| g.points.first())
+                .map_or(0.0, |p| (p.x - cx).abs());
+            let db = l.edges[b]
+                .as_ref()
+                .and_then(|g| g.points.first())
+                .map_or(0.0, |p| (p.x - cx).abs());
+            da.total_cmp(&db).then(a.cmp(&b))
+        });
+        let mut chosen: Option<Rect> = None;
+        let mut fallback: Option<Rect> = None;
+        'search: for &i in &members {
+            let Some(g) = &l.edges[i] else { continue };
+            for p in samples(&g.points, 2.0, 10.0, 12) {
+                // Right of the edge first, then left.
+                for r in [
+                    Rect(p.x + 5.0, p.y, p.x + 5.0 + tw, p.y + h),
+                    Rect(p.x - 5.0 - tw, p.y, p.x - 5.0, p.y + h),
+                ] {
+                    fallback.get_or_insert(r);
+                    if occ.free(&r) {
+                        chosen = Some(r);
+                        break 'search;
+                    }
+                }
+            }
+        }
+        let Some(r) = chosen.or(fallback) else {
+            continue;
+        };
+        occ.add(r);
+        let _ = writeln!(
+            s,
+            "<text class=\"edge-label\" x=\"{}\" y=\"{}\">{}</text>",
+            f(r.0),
+            f(r.1 + EDGE_LABEL_SIZE - 1.0),
+            escape(label)
+        );
+    }
+    s.push_str("</g>\n");
 }
 
 fn write_header(s: &mut String, d: &Diagram, l: &Layout) {
@@ -801,7 +1040,7 @@ fn write_header(s: &mut String, d: &Diagram, l: &Layout) {
     s.push_str("</g>\n");
 }
 
-fn write_node(s: &mut String, i: usize, node: &crate::diagram::DiagramNode, g: &NodeGeom) {
+fn write_node(s: &mut String, i: usize, node: &DiagramNode, g: &NodeGeom) {
     let (x, y) = (g.cx - g.w / 2.0, g.cy - g.h / 2.0);
     let (class, title_fill, line_fill) = match node.kind {
         NodeKind::Op(fam) => (
@@ -877,16 +1116,18 @@ fn write_node(s: &mut String, i: usize, node: &crate::diagram::DiagramNode, g: &
     }
     // Text block centred in the shape; baselines sit ~0.78 em below the top
     // of each line box.
+    let (size, bold, lead, _) = title_style(node.kind);
+    let weight = if bold { " font-weight=\"bold\"" } else { "" };
     let mut ty = g.cy - g.text_h / 2.0;
     let _ = writeln!(
         s,
-        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" font-size=\"{TITLE_SIZE}\" \
-         font-weight=\"bold\" fill=\"{title_fill}\">{}</text>",
+        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" font-size=\"{size}\"{weight} \
+         fill=\"{title_fill}\">{}</text>",
         f(g.cx),
-        f(ty + TITLE_LEAD - 4.0),
+        f(ty + lead - 0.32 * size),
         escape(&node.title)
     );
-    ty += TITLE_LEAD;
+    ty += lead;
     for line in &node.lines {
         let _ = writeln!(
             s,
@@ -1031,6 +1272,16 @@ mod tests {
         let mut xs = vec![0.0, 0.0, 0.0];
         spread(&mut xs, -5.0, 5.0, 10.0);
         assert_eq!(xs, [-5.0, 0.0, 5.0]);
+    }
+
+    #[test]
+    fn straight_runs_collapse() {
+        let p = |x, y| Pt { x, y };
+        let pts = simplify(vec![p(0.0, 0.0), p(0.0, 5.0), p(0.0, 9.0), p(3.0, 20.0)]);
+        assert_eq!(pts.len(), 3);
+        let pts = simplify(vec![p(0.0, 0.0), p(0.0, 5.0), p(0.0, 9.0)]);
+        assert_eq!(pts.len(), 2);
+        assert_eq!(basis_path(&pts), "M0 0L0 9");
     }
 
     #[test]

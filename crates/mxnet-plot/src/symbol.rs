@@ -244,10 +244,16 @@ pub(crate) fn diagram(sym: &Symbol, opts: &PlotOptions) -> Diagram {
                     }
                 };
                 kind.map(|k| {
-                    let mut dn = DiagramNode::new(k, truncate(&node.name, MAX_NAME));
-                    if let Some(s) = known_shape(sym, opts, i, 0) {
-                        dn = dn.line(s);
-                    }
+                    let name = truncate(&node.name, MAX_NAME);
+                    let shape = known_shape(sym, opts, i, 0);
+                    let dn = match (k, shape) {
+                        // Parameters are small one-line boxes.
+                        (NodeKind::Parameter, Some(s)) => {
+                            DiagramNode::new(k, format!("{name} {s}"))
+                        }
+                        (_, Some(s)) => DiagramNode::new(k, name).line(s),
+                        (_, None) => DiagramNode::new(k, name),
+                    };
                     dn.tooltip(tooltip(node))
                 })
             }
@@ -311,8 +317,9 @@ pub(crate) fn diagram(sym: &Symbol, opts: &PlotOptions) -> Diagram {
             truncate(&name, MAX_NAME),
         ));
         let mut edge = DiagramEdge::new(from, out);
-        if let Some(s) = known_shape(sym, opts, h.node as usize, h.index as usize) {
-            edge = edge.label(s);
+        let src = h.node as usize;
+        if let Some(label) = edge_label(sym, opts, src, h.index as usize, multi[src]) {
+            edge = edge.label(label);
         }
         d.add_edge(edge);
     }
