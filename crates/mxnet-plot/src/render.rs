@@ -1,6 +1,6 @@
 //! Layout (dagre), the SVG writer and the PNG rasterizer.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::sync::{Arc, OnceLock};
 
@@ -322,11 +322,21 @@ pub(crate) fn layout(d: &Diagram) -> Result<Layout, PlotError> {
         };
         g.set_node(id(v), Some(label));
     }
+    // Nodes whose out-edges carry different labels (the outputs of a
+    // multi-output op): their edges get two ranks, so the labels have room.
+    let mut out_labels: BTreeMap<usize, BTreeSet<&str>> = BTreeMap::new();
+    for e in &d.edges {
+        if let Some(label) = &e.label {
+            out_labels.entry(e.from).or_default().insert(label);
+        }
+    }
     for (i, e) in d.edges.iter().enumerate() {
         if e.from == e.to || sat_edge[e.from].is_some() {
             continue;
         }
+        let crowded = e.label.is_some() && out_labels.get(&e.from).is_some_and(|l| l.len() > 1);
         let label = EdgeLabel {
+            minlen: if crowded { 2 } else { 1 },
             weight: match e.kind {
                 EdgeKind::Data => 2,
                 EdgeKind::Dimmed | EdgeKind::Control => 1,
@@ -695,52 +705,95 @@ fn simplify(points: Vec<Pt>) -> Vec<Pt> {
 /// near the inner ones.
 fn basis_path(pts: &[Pt]) -> String {
     let mut d = String::new();
-    match pts {
-        [] => {}
-        [p] => {
-            let _ = write!(d, "M{} {}", f(p.x), f(p.y));
-        }
-        [p, q] => {
-            let _ = write!(d, "M{} {}L{} {}", f(p.x), f(p.y), f(q.x), f(q.y));
-        }
-        _ => {
-            let (mut x0, mut y0) = (pts[0].x, pts[0].y);
-            let (mut x1, mut y1) = (pts[1].x, pts[1].y);
-            let _ = write!(d, "M{} {}", f(x0), f(y0));
-            let _ = write!(
-                d,
-                "L{} {}",
-                f((5.0 * x0 + x1) / 6.0),
-                f((5.0 * y0 + y1) / 6.0)
-            );
-            for p in &pts[2..] {
-                let _ = write!(
-                    d,
-                    "C{} {} {} {} {} {}",
-                    f((2.0 * x0 + x1) / 3.0),
-                    f((2.0 * y0 + y1) / 3.0),
-                    f((x0 + 2.0 * x1) / 3.0),
-                    f((y0 + 2.0 * y1) / 3.0),
-                    f((x0 + 4.0 * x1 + p.x) / 6.0),
-                    f((y0 + 4.0 * y1 + p.y) / 6.0)
-                );
-                (x0, y0, x1, y1) = (x1, y1, p.x, p.y);
-            }
-            // Close: one more segment to the last point, then a line into it.
-            let _ = write!(
+    for seg in basis_segments(pts) {
+        let _ = match seg {
+            Seg::Move(p) => write!(d, "M{} {}", f(p.x), f(p.y)),
+            Seg::Line(p) => write!(d, "L{} {}", f(p.x), f(p.y)),
+            Seg::Cubic(c1, c2, p) => write!(
                 d,
                 "C{} {} {} {} {} {}",
-                f((2.0 * x0 + x1) / 3.0),
-                f((2.0 * y0 + y1) / 3.0),
-                f((x0 + 2.0 * x1) / 3.0),
-                f((y0 + 2.0 * y1) / 3.0),
-                f((x0 + 5.0 * x1) / 6.0),
-                f((y0 + 5.0 * y1) / 6.0)
-            );
-            let _ = write!(d, "L{} {}", f(x1), f(y1));
-        }
+                f(c1.x),
+                f(c1.y),
+                f(c2.x),
+                f(c2.y),
+                f(p.x),
+                f(p.y)
+            ),
+        };
     }
     d
+}
+
+/// One piece of a path.
+#[derive(Debug, Clone, Copy)]
+enum Seg {
+    Move(Pt),
+    Line(Pt),
+    Cubic(Pt, Pt, Pt),
+}
+
+/// The pieces of the B-spline through `pts` (d3's `curveBasis`).
+fn basis_segments(pts: &[Pt]) -> Vec<Seg> {
+    let mut out = Vec::with_capacity(pts.len() + 2);
+    match pts {
+        [] => {}
+        [p] => out.push(Seg::Move(*p)),
+        [p, q] => {
+            out.push(Seg::Move(*p));
+            out.push(Seg::Line(*q));
+        }
+        _ => {
+            let (mut p0, mut p1) = (pts[0], pts[1]);
+            let mix = |a: Pt, wa: f64, b: Pt, wb: f64, c: Pt, wc: f64| Pt {
+                x: (wa * a.x + wb * b.x + wc * c.x) / (wa + wb + wc),
+                y: (wa * a.y + wb * b.y + wc * c.y) / (wa + wb + wc),
+            };
+            out.push(Seg::Move(p0));
+            out.push(Seg::Line(mix(p0, 5.0, p1, 1.0, p1, 0.0)));
+            for &p in &pts[2..] {
+                out.push(Seg::Cubic(
+                    mix(p0, 2.0, p1, 1.0, p1, 0.0),
+                    mix(p0, 1.0, p1, 2.0, p1, 0.0),
+                    mix(p0, 1.0, p1, 4.0, p, 1.0),
+                ));
+                (p0, p1) = (p1, p);
+            }
+            // Close: one more piece towards the last point, then a line into it.
+            out.push(Seg::Cubic(
+                mix(p0, 2.0, p1, 1.0, p1, 0.0),
+                mix(p0, 1.0, p1, 2.0, p1, 0.0),
+                mix(p0, 1.0, p1, 5.0, p1, 0.0),
+            ));
+            out.push(Seg::Line(p1));
+        }
+    }
+    out
+}
+
+/// The curve drawn through `pts`, as a polyline (8 points per cubic).
+fn curve(pts: &[Pt]) -> Vec<Pt> {
+    let mut out: Vec<Pt> = Vec::new();
+    for seg in basis_segments(pts) {
+        match seg {
+            Seg::Move(p) | Seg::Line(p) => out.push(p),
+            Seg::Cubic(c1, c2, p) => {
+                let Some(&p0) = out.last() else {
+                    out.push(p);
+                    continue;
+                };
+                for k in 1..=8 {
+                    let t = f64::from(k) / 8.0;
+                    let u = 1.0 - t;
+                    let (a, b, c, d) = (u * u * u, 3.0 * u * u * t, 3.0 * u * t * t, t * t * t);
+                    out.push(Pt {
+                        x: a * p0.x + b * c1.x + c * c2.x + d * p.x,
+                        y: a * p0.y + b * c1.y + c * c2.y + d * p.y,
+                    });
+                }
+            }
+        }
+    }
+    out
 }
 
 /// A coordinate with one decimal, without a trailing `.0`.
@@ -825,28 +878,42 @@ impl Rect {
     }
 }
 
-/// Rectangles bucketed by horizontal bands, for quick overlap tests.
+/// Rectangles bucketed by horizontal bands, for quick overlap tests. Each
+/// has an owner: the edge it traces, or `None` for nodes and labels.
 struct Occupancy {
-    bands: BTreeMap<i64, Vec<Rect>>,
+    bands: BTreeMap<i64, Vec<(Rect, Option<usize>)>>,
 }
 
 const BAND: f64 = 64.0;
+/// Clearance a label keeps from edges other than its own.
+const LABEL_CLEAR: f64 = 12.0;
 
 impl Occupancy {
     fn bands_of(r: &Rect) -> std::ops::RangeInclusive<i64> {
         ((r.1 / BAND).floor() as i64)..=((r.3 / BAND).floor() as i64)
     }
-    fn add(&mut self, r: Rect) {
+    fn add(&mut self, r: Rect, owner: Option<usize>) {
         for b in Occupancy::bands_of(&r) {
-            self.bands.entry(b).or_default().push(r);
+            self.bands.entry(b).or_default().push((r, owner));
         }
     }
-    fn free(&self, r: &Rect) -> bool {
-        Occupancy::bands_of(r).all(|b| {
-            self.bands
-                .get(&b)
-                .is_none_or(|v| v.iter().all(|o| !o.overlaps(r)))
-        })
+    /// How many rectangles a label at `r` for edge `own` runs into: its own
+    /// edge and the nodes and other labels directly, other edges within
+    /// [`LABEL_CLEAR`] (so a label is not read as belonging to them).
+    fn hits(&self, r: &Rect, own: usize) -> usize {
+        let wide = Rect(r.0 - LABEL_CLEAR, r.1, r.2 + LABEL_CLEAR, r.3);
+        Occupancy::bands_of(&wide)
+            .map(|b| {
+                self.bands.get(&b).map_or(0, |v| {
+                    v.iter()
+                        .filter(|(o, owner)| match owner {
+                            Some(e) if *e != own => o.overlaps(&wide),
+                            _ => o.overlaps(r),
+                        })
+                        .count()
+                })
+            })
+            .sum()
     }
 }
 
@@ -888,12 +955,36 @@ fn write_edge_labels(s: &mut String, d: &Diagram, l: &Layout) {
         bands: BTreeMap::new(),
     };
     for g in &l.nodes {
-        occ.add(Rect(
-            g.cx - g.w / 2.0 - 2.0,
-            g.cy - g.h / 2.0 - 2.0,
-            g.cx + g.w / 2.0 + 2.0,
-            g.cy + g.h / 2.0 + 2.0,
-        ));
+        // Above a node sit the arrowheads of its inputs.
+        occ.add(
+            Rect(
+                g.cx - g.w / 2.0 - 2.0,
+                g.cy - g.h / 2.0 - 9.0,
+                g.cx + g.w / 2.0 + 2.0,
+                g.cy + g.h / 2.0 + 2.0,
+            ),
+            None,
+        );
+    }
+    let curves: Vec<Option<Vec<Pt>>> = l
+        .edges
+        .iter()
+        .map(|g| g.as_ref().map(|g| curve(&g.points)))
+        .collect();
+    for (i, c) in curves.iter().enumerate() {
+        let Some(c) = c else { continue };
+        for w in c.windows(2) {
+            let (a, b) = (w[0], w[1]);
+            occ.add(
+                Rect(
+                    a.x.min(b.x) - 1.5,
+                    a.y.min(b.y) - 1.5,
+                    a.x.max(b.x) + 1.5,
+                    a.y.max(b.y) + 1.5,
+                ),
+                Some(i),
+            );
+        }
     }
     let _ = writeln!(
         s,
@@ -917,27 +1008,34 @@ fn write_edge_labels(s: &mut String, d: &Diagram, l: &Layout) {
             da.total_cmp(&db).then(a.cmp(&b))
         });
         let mut chosen: Option<Rect> = None;
-        let mut fallback: Option<Rect> = None;
+        // The least crowded spot, should no spot be free.
+        let mut fallback: Option<(usize, Rect)> = None;
         'search: for &i in &members {
-            let Some(g) = &l.edges[i] else { continue };
-            for p in samples(&g.points, 2.0, 10.0, 12) {
-                // Right of the edge first, then left.
-                for r in [
-                    Rect(p.x + 5.0, p.y, p.x + 5.0 + tw, p.y + h),
-                    Rect(p.x - 5.0 - tw, p.y, p.x - 5.0, p.y + h),
-                ] {
-                    fallback.get_or_insert(r);
-                    if occ.free(&r) {
+            let Some(c) = &curves[i] else { continue };
+            // Right of the edge, else left of it, as close to its start as
+            // possible.
+            for p in samples(c, 2.0, 6.0, 64) {
+                let right = Rect(p.x + 5.0, p.y, p.x + 5.0 + tw, p.y + h);
+                let left = Rect(p.x - 5.0 - tw, p.y, p.x - 5.0, p.y + h);
+                for r in [right, left] {
+                    if r.0 < 2.0 || r.2 > l.width - 2.0 {
+                        continue;
+                    }
+                    let n = occ.hits(&r, i);
+                    if n == 0 {
                         chosen = Some(r);
                         break 'search;
+                    }
+                    if fallback.is_none_or(|(m, _)| n < m) {
+                        fallback = Some((n, r));
                     }
                 }
             }
         }
-        let Some(r) = chosen.or(fallback) else {
+        let Some(r) = chosen.or(fallback.map(|(_, r)| r)) else {
             continue;
         };
-        occ.add(r);
+        occ.add(r, None);
         let _ = writeln!(
             s,
             "<text class=\"edge-label\" x=\"{}\" y=\"{}\">{}</text>",
