@@ -1,15 +1,16 @@
 //! Draws a symbol file and reports how long each stage took.
 //!
-//! `cargo run --release -p mxnet-plot --example plot -- MODEL-symbol.json OUT.svg|OUT.png [--all-variables]`
+//! `cargo run --release -p mxnet-plot --example plot -- MODEL-symbol.json OUT.svg|OUT.png
+//! [--all-variables] [--scale S]`
 
 use std::time::Instant;
 
-use mxnet_plot::{Diagram, PlotOptions, Symbol};
+use mxnet_plot::{Diagram, PlotOptions, PngOptions, Symbol};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (Some(input), Some(output)) = (args.first(), args.get(1)) else {
-        eprintln!("usage: plot MODEL-symbol.json OUT.svg|OUT.png [--all-variables]");
+        eprintln!("usage: plot MODEL-symbol.json OUT.svg|OUT.png [--all-variables] [--scale S]");
         std::process::exit(2);
     };
     let sym = Symbol::open(input)?;
@@ -18,9 +19,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .trim_end_matches("-symbol.json")
             .to_owned()
     });
+    let scale = args
+        .iter()
+        .position(|a| a == "--scale")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1.0);
     let opts = PlotOptions {
         all_variables: args.iter().any(|a| a == "--all-variables"),
         title,
+        png: PngOptions::with_scale(scale),
         ..PlotOptions::default()
     };
     let t = Instant::now();
