@@ -309,19 +309,9 @@ pub(crate) fn layout(d: &Diagram) -> Result<Layout, PlotError> {
         .collect();
 
     let labelled = d.edges.iter().any(|e| e.label.is_some());
-    let mut g: Graph<NodeLabel, EdgeLabel> = Graph::with_options(GraphOptions {
-        directed: true,
-        multigraph: true,
-        compound: false,
-    });
-    for v in (0..n).filter(|&v| sat_edge[v].is_none()) {
-        let label = NodeLabel {
-            width: group[v].0,
-            height: group[v].1,
-            ..NodeLabel::default()
-        };
-        g.set_node(id(v), Some(label));
-    }
+    let boxes: Vec<Option<(f64, f64)>> = (0..n)
+        .map(|v| sat_edge[v].is_none().then_some((group[v].0, group[v].1)))
+        .collect();
     // Nodes whose out-edges carry different labels (the outputs of a
     // multi-output op): their edges get two ranks, so the labels have room.
     let mut out_labels: BTreeMap<usize, BTreeSet<&str>> = BTreeMap::new();
@@ -330,37 +320,32 @@ pub(crate) fn layout(d: &Diagram) -> Result<Layout, PlotError> {
             out_labels.entry(e.from).or_default().insert(label);
         }
     }
-    for (i, e) in d.edges.iter().enumerate() {
-        if e.from == e.to || sat_edge[e.from].is_some() {
-            continue;
-        }
-        let crowded = e.label.is_some() && out_labels.get(&e.from).is_some_and(|l| l.len() > 1);
-        let label = EdgeLabel {
-            minlen: if crowded { 2 } else { 1 },
-            weight: match e.kind {
-                EdgeKind::Data => 2,
-                EdgeKind::Dimmed | EdgeKind::Control => 1,
-            },
-            ..EdgeLabel::default()
-        };
-        g.set_edge(id(e.from), id(e.to), Some(label), Some(&edge_name(i)));
-    }
-    let opts = LayoutOptions {
-        nodesep: NODE_SEP,
-        edgesep: EDGE_SEP,
-        ranksep: if labelled {
-            RANK_SEP_LABELLED
-        } else {
-            RANK_SEP
-        },
-        ..LayoutOptions::default()
+    let links: Vec<Option<Link>> = d
+        .edges
+        .iter()
+        .map(|e| {
+            if e.from == e.to || sat_edge[e.from].is_some() {
+                return None;
+            }
+            let crowded = e.label.is_some() && out_labels.get(&e.from).is_some_and(|l| l.len() > 1);
+            Some(Link {
+                from: e.from,
+                to: e.to,
+                minlen: if crowded { 2 } else { 1 },
+                weight: match e.kind {
+                    EdgeKind::Data => 2,
+                    EdgeKind::Dimmed | EdgeKind::Control => 1,
+                },
+            })
+        })
+        .collect();
+    let ranksep = if labelled {
+        RANK_SEP_LABELLED
+    } else {
+        RANK_SEP
     };
-    if n > 0 {
-        dagre::layout(&mut g, Some(opts));
-    }
-    let (gw, gh) = g
-        .graph_label::<GraphLabel>()
-        .map_or((0.0, 0.0), |l| (l.width, l.height));
+    let placed = run_dagre(&boxes, &links, ranksep)?;
+    let (gw, gh) = (placed.width, placed.height);
 
     // Header above the graph.
     let mut header = Header::default();
@@ -424,9 +409,7 @@ pub(crate) fn layout(d: &Diagram) -> Result<Layout, PlotError> {
         })
         .collect();
     for v in (0..n).filter(|&v| sat_edge[v].is_none()) {
-        let (x, y) = g
-            .node(&id(v))
-            .map_or((0.0, 0.0), |l| (l.x.unwrap_or(0.0), l.y.unwrap_or(0.0)));
+        let (x, y) = placed.nodes[v].unwrap_or((0.0, 0.0));
         let (gx, gy) = (x + dx, y + top);
         nodes[v].cx = gx;
         nodes[v].cy = gy;
@@ -444,31 +427,20 @@ pub(crate) fn layout(d: &Diagram) -> Result<Layout, PlotError> {
         }
     }
     // Bend points of each edge, from dagre.
-    let mut inner: Vec<Option<Vec<Pt>>> = Vec::with_capacity(d.edges.len());
-    for (i, e) in d.edges.iter().enumerate() {
-        if e.from == e.to || sat_edge[e.from].is_some() {
-            inner.push(None);
-            continue;
-        }
-        let pts: Vec<Pt> = g
-            .edge(&id(e.from), &id(e.to), Some(&edge_name(i)))
-            .map(|l| {
-                let pts = &l.points;
-                if pts.len() > 2 {
-                    pts[1..pts.len() - 1]
-                        .iter()
-                        .map(|p| Pt {
-                            x: p.x + dx,
-                            y: p.y + top,
-                        })
-                        .collect()
-                } else {
-                    Vec::new()
-                }
+    let inner: Vec<Option<Vec<Pt>>> = placed
+        .edges
+        .into_iter()
+        .map(|pts| {
+            pts.map(|pts| {
+                pts.into_iter()
+                    .map(|p| Pt {
+                        x: p.x + dx,
+                        y: p.y + top,
+                    })
+                    .collect()
             })
-            .unwrap_or_default();
-        inner.push(Some(pts));
-    }
+        })
+        .collect();
     let ports = assign_ports(d, &nodes, &inner);
     let mut edges = Vec::with_capacity(d.edges.len());
     for (pts, port) in inner.into_iter().zip(ports) {
@@ -519,6 +491,125 @@ pub(crate) fn layout(d: &Diagram) -> Result<Layout, PlotError> {
         width,
         height,
         header,
+    })
+}
+
+/// An edge as the layout sees it.
+#[derive(Debug, Clone, Copy)]
+struct Link {
+    from: usize,
+    to: usize,
+    minlen: i32,
+    weight: i32,
+}
+
+/// What dagre computed: node centres, each edge's bend points (without its
+/// end points), and the size of the drawing.
+struct Placed {
+    nodes: Vec<Option<(f64, f64)>>,
+    edges: Vec<Option<Vec<Pt>>>,
+    width: f64,
+    height: f64,
+}
+
+/// Runs dagre on the nodes with a box (`None`: not laid out) and the links.
+///
+/// dagre recurses as deep as the graph is long, so it runs on a thread of
+/// its own with a stack sized for the graph: a 5,000-op chain overflows the
+/// 2 MiB of an ordinary thread. A panic inside dagre becomes an error.
+fn run_dagre(
+    boxes: &[Option<(f64, f64)>],
+    links: &[Option<Link>],
+    ranksep: f64,
+) -> Result<Placed, PlotError> {
+    if boxes.iter().all(Option::is_none) {
+        return Ok(Placed {
+            nodes: vec![None; boxes.len()],
+            edges: vec![None; links.len()],
+            width: 0.0,
+            height: 0.0,
+        });
+    }
+    let work = || {
+        let mut g: Graph<NodeLabel, EdgeLabel> = Graph::with_options(GraphOptions {
+            directed: true,
+            multigraph: true,
+            compound: false,
+        });
+        for (v, b) in boxes.iter().enumerate() {
+            if let Some((w, h)) = b {
+                let label = NodeLabel {
+                    width: *w,
+                    height: *h,
+                    ..NodeLabel::default()
+                };
+                g.set_node(id(v), Some(label));
+            }
+        }
+        for (i, link) in links.iter().enumerate() {
+            if let Some(k) = link {
+                let label = EdgeLabel {
+                    minlen: k.minlen,
+                    weight: k.weight,
+                    ..EdgeLabel::default()
+                };
+                g.set_edge(id(k.from), id(k.to), Some(label), Some(&edge_name(i)));
+            }
+        }
+        let opts = LayoutOptions {
+            nodesep: NODE_SEP,
+            edgesep: EDGE_SEP,
+            ranksep,
+            ..LayoutOptions::default()
+        };
+        dagre::layout(&mut g, Some(opts));
+        let nodes = boxes
+            .iter()
+            .enumerate()
+            .map(|(v, b)| {
+                b.and_then(|_| g.node(&id(v)))
+                    .map(|l| (l.x.unwrap_or(0.0), l.y.unwrap_or(0.0)))
+            })
+            .collect();
+        let edges = links
+            .iter()
+            .enumerate()
+            .map(|(i, link)| {
+                let k = link.as_ref()?;
+                let l = g.edge(&id(k.from), &id(k.to), Some(&edge_name(i)));
+                let pts = l.map(|l| l.points.as_slice()).unwrap_or_default();
+                Some(
+                    pts.get(1..pts.len().saturating_sub(1))
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|p| Pt { x: p.x, y: p.y })
+                        .collect(),
+                )
+            })
+            .collect();
+        let (width, height) = g
+            .graph_label::<GraphLabel>()
+            .map_or((0.0, 0.0), |l| (l.width, l.height));
+        Placed {
+            nodes,
+            edges,
+            width,
+            height,
+        }
+    };
+    let items = boxes.len() + links.len();
+    let stack = (16usize << 20).saturating_add(items.saturating_mul(8 << 10));
+    std::thread::scope(|scope| {
+        let handle = std::thread::Builder::new()
+            .name("mxnet-plot-layout".to_owned())
+            .stack_size(stack)
+            .spawn_scoped(scope, work)
+            .map_err(|e| PlotError::Layout {
+                message: format!("cannot start the layout thread: {e}"),
+            })?;
+        handle.join().map_err(|_| PlotError::Layout {
+            message: "the layout engine panicked".to_owned(),
+        })
     })
 }
 
@@ -1273,11 +1364,14 @@ pub(crate) fn png(svg: &str, opts: &PngOptions) -> Result<Vec<u8>, PlotError> {
     let mut scale = f64::from(opts.scale);
     let pixels = w * h * scale * scale;
     let budget = opts.max_pixels.max(1) as f64;
-    if pixels > budget {
+    let (pw, ph) = if pixels > budget {
+        // Rounding down keeps the image within the budget; the picture's
+        // margin absorbs the lost fraction of a pixel.
         scale *= (budget / pixels).sqrt();
-    }
-    let pw = (w * scale).ceil().max(1.0);
-    let ph = (h * scale).ceil().max(1.0);
+        ((w * scale).floor().max(1.0), (h * scale).floor().max(1.0))
+    } else {
+        ((w * scale).ceil().max(1.0), (h * scale).ceil().max(1.0))
+    };
     if pw > f64::from(u32::MAX / 4) || ph > f64::from(u32::MAX / 4) {
         return Err(PlotError::TooLarge {
             width: pw as u64,

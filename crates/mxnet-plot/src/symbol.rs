@@ -41,6 +41,9 @@ const MAX_PARAM_LINES: usize = 4;
 /// Node names longer than this are shortened in the box (the tooltip keeps
 /// the full name).
 const MAX_NAME: usize = 48;
+/// Op summaries longer than this are shortened (a long `Reshape` target,
+/// say).
+const MAX_TITLE: usize = 56;
 
 fn roles(sym: &Symbol) -> Vec<Option<VarRole>> {
     let nodes = sym.nodes();
@@ -133,13 +136,17 @@ fn known_shape(sym: &Symbol, opts: &PlotOptions, node: usize, output: usize) -> 
 /// `op` (`glstm_lstm0_l0_i2h_weight` used by `glstm_lstm0_reshape0` →
 /// `l0_i2h_weight`).
 fn short_name<'a>(var: &'a str, op: &str) -> &'a str {
-    let common = var
-        .bytes()
-        .zip(op.bytes())
-        .take_while(|(a, b)| a == b)
-        .count();
-    match var[..common].rfind('_') {
-        Some(i) if i + 1 < var.len() => &var[i + 1..],
+    // Byte offset of the last `_` in the shared prefix (`_` is ASCII, so the
+    // byte after it starts a character).
+    let cut = var
+        .char_indices()
+        .zip(op.chars())
+        .take_while(|((_, a), b)| a == b)
+        .filter(|((_, a), _)| *a == '_')
+        .map(|((i, _), _)| i)
+        .last();
+    match cut {
+        Some(i) if i + 1 < var.len() => var.get(i + 1..).unwrap_or(var),
         _ => var,
     }
 }
@@ -221,7 +228,7 @@ pub(crate) fn diagram(sym: &Symbol, opts: &PlotOptions) -> Diagram {
                 n_ops += 1;
                 let mut dn = DiagramNode::new(
                     NodeKind::Op(summary::node_family(node)),
-                    summary::summary(node),
+                    truncate(&summary::summary(node), MAX_TITLE),
                 );
                 if opts.node_names && !node.name.is_empty() {
                     dn = dn.line(truncate(&node.name, MAX_NAME));
@@ -290,7 +297,13 @@ pub(crate) fn diagram(sym: &Symbol, opts: &PlotOptions) -> Diagram {
                 _ => EdgeKind::Data,
             };
             let mut edge = DiagramEdge::new(from, to).kind(kind);
-            if let Some(label) = edge_label(sym, opts, src, e.index as usize, multi[src]) {
+            if let Some(label) = edge_label(
+                sym,
+                opts,
+                src,
+                e.index as usize,
+                multi.get(src) == Some(&true),
+            ) {
                 edge = edge.label(label);
             }
             d.add_edge(edge);
@@ -318,7 +331,13 @@ pub(crate) fn diagram(sym: &Symbol, opts: &PlotOptions) -> Diagram {
         ));
         let mut edge = DiagramEdge::new(from, out);
         let src = h.node as usize;
-        if let Some(label) = edge_label(sym, opts, src, h.index as usize, multi[src]) {
+        if let Some(label) = edge_label(
+            sym,
+            opts,
+            src,
+            h.index as usize,
+            multi.get(src) == Some(&true),
+        ) {
             edge = edge.label(label);
         }
         d.add_edge(edge);
@@ -384,5 +403,7 @@ mod tests {
             "l0_i2h_weight"
         );
         assert_eq!(short_name("w", "conv"), "w");
+        assert_eq!(short_name("é_weight", "è_conv"), "é_weight");
+        assert_eq!(short_name("né_a_weight", "né_a_conv"), "weight");
     }
 }
