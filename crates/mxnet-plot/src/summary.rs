@@ -41,7 +41,9 @@ pub(crate) fn family(op: &str, registered: bool) -> OpFamily {
         }
         "Activation" | "LeakyReLU" | "relu" | "sigmoid" | "tanh" | "softsign" | "hard_sigmoid"
         | "softmax" | "log_softmax" | "softmin" | "SoftmaxActivation" | "_contrib_gelu" | "erf"
-        | "mish" | "_npx_relu" | "_npx_sigmoid" | "masked_softmax" | "masked_log_softmax" => {
+        | "mish" | "_npx_relu" | "_npx_sigmoid" | "masked_softmax" | "masked_log_softmax"
+        // `clip` in networks is ReLU6 (MobileNet v2).
+        | "clip" => {
             return OpFamily::Activation;
         }
         "Pooling"
@@ -229,7 +231,6 @@ fn is_arithmetic(op: &str) -> bool {
         "gamma",
         "gammaln",
         "erfinv",
-        "clip",
         "sum",
         "mean",
         "prod",
@@ -567,6 +568,7 @@ mod tests {
             OpFamily::Arithmetic
         );
         assert_eq!(node_family(&node("Reshape", &[])), OpFamily::Shape);
+        assert_eq!(node_family(&node("clip", &[])), OpFamily::Activation);
         assert_eq!(node_family(&node("RNN", &[])), OpFamily::Recurrent);
         assert_eq!(node_family(&node("SoftmaxOutput", &[])), OpFamily::Loss);
         assert_eq!(node_family(&node("MyCustomThing", &[])), OpFamily::Unknown);
