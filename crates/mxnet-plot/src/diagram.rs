@@ -200,7 +200,7 @@ impl DiagramEdge {
 /// # Ok::<(), mxnet_plot::PlotError>(())
 /// ```
 #[non_exhaustive]
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Diagram {
     /// A heading drawn above the graph.
     pub title: Option<String>,
@@ -214,12 +214,21 @@ pub struct Diagram {
     pub edges: Vec<DiagramEdge>,
 }
 
+impl Default for Diagram {
+    fn default() -> Diagram {
+        Diagram::new()
+    }
+}
+
 impl Diagram {
     /// An empty diagram with a legend and no title.
     pub fn new() -> Diagram {
         Diagram {
+            title: None,
+            caption: None,
             legend: true,
-            ..Diagram::default()
+            nodes: Vec::new(),
+            edges: Vec::new(),
         }
     }
 
