@@ -22,7 +22,11 @@
 //! * the outputs of the steps are joined on the time axis (`Catenate` axis 0)
 //!   and, when bidirectional, [forward, backward] on the last axis.
 //!
-//! `{p}` is `l{l}{f|b}_` (empty for one unidirectional layer). Initial states
+//! `{p}` is `l{l}{f|b}_` (empty for one unidirectional layer). The input
+//! first goes through two `Reshape`s, (T', N, I) → (T, 1, N, I) → (T, N, I),
+//! so that a sequence of another length T' is an error when the graph runs
+//! (in MXNet too) rather than a wrong result; the batch size stays free.
+//! Initial states
 //! are slices of the state inputs (`state_inputs`) or zeros (`zeros_like` of
 //! a slice of the first projection, an `MXNetOp` layer, so any batch size
 //! works). Final states, when the net reads them, are joined layer-major as
@@ -113,8 +117,8 @@ fn unroll_net(net: &Net) -> Result<Net, NetError> {
                 })?;
                 let shape = match shapes.get(data) {
                     Some(Ok(s)) => s.clone(),
-                    Some(Err(e)) => return Err(unknown_length(net, &node.name, layer, Some(e))),
-                    None => return Err(unknown_length(net, &node.name, layer, None)),
+                    Some(Err(e)) => return Err(unknown_length(net, node, layer, Some(e))),
+                    None => return Err(unknown_length(net, node, layer, None)),
                 };
                 let states_read = reads_states(net, &node.name);
                 Element::Net(unroll_layer(&node.name, layer, &shape, states_read)?)
@@ -143,9 +147,21 @@ fn reads_states(net: &Net, name: &str) -> bool {
 }
 
 /// The error for a recurrent layer whose input length is unknown.
-fn unknown_length(net: &Net, node: &str, layer: &Layer, cause: Option<&str>) -> NetError {
-    let missing: Vec<&Port> = net.inputs.iter().filter(|p| p.shape.is_none()).collect();
-    let example = missing.first().map_or("data", |p| p.name.as_str());
+fn unknown_length(net: &Net, node: &NetNode, layer: &Layer, cause: Option<&str>) -> NetError {
+    let mut missing: Vec<&Port> = net.inputs.iter().filter(|p| p.shape.is_none()).collect();
+    if let Some(Source::Input(n)) = node.inputs.first()
+        && missing.iter().any(|p| &p.name == n)
+    {
+        missing.retain(|p| &p.name == n);
+    }
+    // The layer's own input is time-major; another input is given as laid out.
+    let (example, dims) = match node.inputs.first() {
+        Some(Source::Input(n)) => (n.as_str(), "T,N,I"),
+        _ => (
+            missing.first().map_or("data", |p| p.name.as_str()),
+            "D1,D2,… (all of its dimensions)",
+        ),
+    };
     let why = if missing.is_empty() {
         format!(
             "its input shape could not be inferred{}",
@@ -153,15 +169,18 @@ fn unknown_length(net: &Net, node: &str, layer: &Layer, cause: Option<&str>) -> 
         )
     } else {
         let names: Vec<String> = missing.iter().map(|p| format!("{:?}", p.name)).collect();
-        format!("the shape of input {} is not known", names.join(", "))
+        match names.len() {
+            1 => format!("the shape of input {} is not known", names[0]),
+            _ => format!("the shapes of inputs {} are not known", names.join(", ")),
+        }
     };
     NetError::Export {
-        layer: node.to_owned(),
+        layer: node.name.clone(),
         kind: layer.type_name(),
         reason: format!(
             "the sequence length must be fixed for unrolling, but {why}; give the input \
-             shapes, e.g. `--input-shape {example}=T,N,I` (all dimensions, as the input is \
-             laid out) on the command line or `Net::set_input_shape(\"{example}\", …)` in Rust"
+             shapes, e.g. `--input-shape {example}={dims}` on the command line or \
+             `Net::set_input_shape(\"{example}\", …)` in Rust"
         ),
     }
 }
@@ -407,7 +426,21 @@ fn unroll_layer(name: &str, layer: &Layer, shape: &[usize], states: bool) -> Res
         }
     }
     let mut nodes = Nodes(Vec::new());
-    let mut layer_in = Source::Input("Input".into());
+    // (T', N, I) → (T, 1, N, I) → (T, N, I): splitting T' into (T, 1) fails
+    // unless T' = T (MXNet's Reshape does not check sizes with code 0 alone),
+    // so a sequence of another length cannot be silently misread.
+    let split = Layer::new(LayerKind::Reshape {
+        shape: vec![-4, steps as i64, 1, -2],
+    });
+    let split = nodes.add(
+        "check_length".into(),
+        split,
+        vec![Source::Input("Input".into())],
+    );
+    let merge = Layer::new(LayerKind::Reshape {
+        shape: vec![0, -3, -2],
+    });
+    let mut layer_in = nodes.add("checked_input".into(), merge, vec![split]);
     let mut zeros: Option<Source> = None;
     let mut finals_h = Vec::new();
     let mut finals_c = Vec::new();

@@ -250,3 +250,25 @@ fn recurrent_layers_in_nested_nets_unroll() {
         assert!((a - b).abs() <= 1e-5, "{a} vs {b}");
     }
 }
+
+#[test]
+fn unrolled_nets_take_any_batch_size_but_only_their_length() {
+    let mut net = lstm_net(Some(vec![4, 1, 2]));
+    mxnet_net::describe::initialize(&mut net, 3).unwrap();
+    let unrolled = unroll(&net).unwrap();
+    let input = |t: usize, n: usize| {
+        let x = Tensor::new(
+            vec![t, n, 2],
+            (0..t * n * 2).map(|i| (i as f32 * 0.71).cos()).collect(),
+        )
+        .unwrap();
+        HashMap::from([("data".to_owned(), x)])
+    };
+    let want = evaluate(&net, &input(4, 3)).unwrap();
+    let got = evaluate(&unrolled, &input(4, 3)).unwrap();
+    assert_eq!(got[0].shape, [4, 3, 6]);
+    for (a, b) in want[0].data.iter().zip(&got[0].data) {
+        assert!((a - b).abs() <= 1e-5, "{a} vs {b}");
+    }
+    assert!(evaluate(&unrolled, &input(5, 1)).is_err());
+}
