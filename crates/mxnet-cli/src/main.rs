@@ -101,10 +101,16 @@ mx.model.load_checkpoint(PREFIX, 0) and gluon.SymbolBlock.imports read. Input
 shapes given with --input-shape (or already known) are written as __shape__ hints
 so they survive a round trip; MXNet ignores them when it runs.
 
+Recurrent layers are written as MXNet's fused RNN op, which takes sequences of
+any length. With --unroll they are written step by step (FullyConnected, slices
+and element-wise ops) over the sequence length the input shapes fix, as a graph
+without RNN ops; it only accepts inputs of that length.
+
 Examples:
   mxnet-io export old-symbol.json new-symbol.json
   mxnet-io import model-symbol.json Net --format json -o net.json   # edit net.json, then
-  mxnet-io export net.json edited-symbol.json -s data=1,3,224,224";
+  mxnet-io export net.json edited-symbol.json -s data=1,3,224,224
+  mxnet-io export lstm-symbol.json unrolled-symbol.json --unroll -s data=35,1,64";
 
 const BENCH_HELP: &str = "\
 Loads the model, feeds random inputs (normal, fixed seed) of the given shapes, runs
@@ -132,8 +138,9 @@ struct ExportArgs {
     /// Where a symbol source's arrays come from: a .params path, or `none`.
     #[arg(long, value_name = "PATH|none")]
     array_path: Option<String>,
-    /// Unroll recurrent layers over a fixed sequence length instead of the
-    /// fused RNN op (the sequence length must be known from --input-shape).
+    /// Unroll recurrent layers step by step over a fixed sequence length
+    /// instead of writing the fused RNN op; the length comes from the input
+    /// shapes (--input-shape, or shapes the source records).
     #[arg(long)]
     unroll: bool,
 }
@@ -687,7 +694,7 @@ fn check_outputs(
 }
 
 fn export(args: &ExportArgs, quiet: bool) -> Result<()> {
-    let (net, notes) = mxnet_io::load_net(&args.src, &array_path(&args.array_path))?;
+    let (mut net, notes) = mxnet_io::load_net(&args.src, &array_path(&args.array_path))?;
     for n in &notes {
         note(quiet, n);
     }
@@ -700,7 +707,10 @@ fn export(args: &ExportArgs, quiet: bool) -> Result<()> {
         request.input_shapes.insert(n, parse_dims(&d)?);
     }
     if args.unroll {
-        bail!("--unroll is not available in this build");
+        for (name, shape) in &request.input_shapes {
+            net.set_input_shape(name, shape.clone())?;
+        }
+        net = mxnet_io::mxnet_net::unroll::unroll(&net)?;
     }
     let report = mxnet_io::export_net(&net, &args.out, &request)?;
     for n in &report.notes {

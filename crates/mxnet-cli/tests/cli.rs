@@ -296,3 +296,41 @@ fn an_edited_net_description_exports_and_runs_to_mxnets_outputs() {
     let json = std::fs::read_to_string(&out).unwrap();
     assert!(json.contains("\"__shape__\": \"(2, 3, 32, 32)\""), "{json}");
 }
+
+#[test]
+fn export_unroll_needs_the_sequence_length_and_writes_a_graph_without_rnn() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = fixture("nets/rnn_lstm_bi_ntc-symbol.json");
+    let out = dir.path().join("unrolled-symbol.json");
+    let o = run(&["export", &src, out.to_str().unwrap(), "--unroll"]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("sequence length must be fixed for unrolling")
+            && err.contains("--input-shape data="),
+        "{err}"
+    );
+    let o = run(&[
+        "export",
+        &src,
+        out.to_str().unwrap(),
+        "--unroll",
+        "-s",
+        "data=2,6,5",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let json = std::fs::read_to_string(&out).unwrap();
+    assert!(!json.contains("\"op\": \"RNN\""));
+    assert!(json.contains("\"op\": \"FullyConnected\""));
+    let io = fixture("nets/rnn_lstm_bi_ntc-io.params");
+    let o = run(&[
+        "run",
+        out.to_str().unwrap(),
+        "-i",
+        &format!("data={io}"),
+        "--check",
+        &io,
+    ]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("matches the reference"));
+}

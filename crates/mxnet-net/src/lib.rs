@@ -7,6 +7,8 @@
 //!   side); an op without one becomes an `MXNetOp` layer that keeps it intact.
 //! * [`to_symbol`] / [`export`]: a net becomes an MXNet graph and `.params`
 //!   that MXNet 1.9.1 loads and runs to the same outputs.
+//! * [`unroll::unroll`]: recurrent layers become step-by-step nets of
+//!   ordinary layers over a fixed sequence length (export `--unroll`).
 //! * [`evaluate`]: runs a net through the one executor (`mxnet-ops`), by
 //!   lowering it to MXNet ops first.
 //!
@@ -39,6 +41,7 @@ mod layer;
 mod net;
 mod rules;
 mod translate;
+pub mod unroll;
 
 pub use error::NetError;
 pub use layer::{

@@ -44,7 +44,16 @@ pub fn import_symbol(sym: &Symbol, weights: Option<&Weights<'_>>) -> Result<Impo
     let mut translated: Vec<Option<rules::Translated>> = (0..nodes.len()).map(|_| None).collect();
     let mut fallbacks = Vec::new();
     for (i, node) in nodes.iter().enumerate() {
-        if node.is_variable() || absorbed.contains(&i) {
+        if node.is_variable() {
+            continue;
+        }
+        if absorbed.contains(&i) {
+            // Gluon's RNN parameter pieces: arrays of the RNN layer, not inputs.
+            for e in &node.inputs {
+                if nodes[e.node as usize].is_variable() {
+                    array_var[e.node as usize] = true;
+                }
+            }
             continue;
         }
         let canonical = mxnet_ops::registry::canonical(&node.op);

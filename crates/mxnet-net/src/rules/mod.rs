@@ -345,6 +345,10 @@ pub(crate) fn fallback(view: &NodeView<'_>, reason: String) -> Translated {
     mxnet_op::import(view, reason)
 }
 
+/// Gate names of a recurrent mode and the per-(layer, direction) prefix of
+/// its array names (see `recurrent.rs`).
+pub(crate) use recurrent::{gates as recurrent_gates, prefix as recurrent_prefix};
+
 /// Nodes folded into RNN layers (Gluon's parameter packing, zero states).
 pub(crate) fn recurrent_absorbed(sym: &Symbol) -> Vec<usize> {
     recurrent::absorbed(sym)

@@ -22,8 +22,8 @@ use crate::layer::{Layer, LayerKind, RecurrentOptions};
 
 pub(crate) static IMPORTS: &[(&str, ImportFn)] = &[("RNN", import)];
 
-/// Gate names in MXNet's order.
-fn gates(mode: &str) -> &'static [&'static str] {
+/// Gate names in MXNet's order (`lstm`, `gru`, anything else: one unnamed gate).
+pub(crate) fn gates(mode: &str) -> &'static [&'static str] {
     match mode {
         "lstm" => &["InputGate", "ForgetGate", "MemoryGate", "OutputGate"],
         "gru" => &["ResetGate", "UpdateGate", "MemoryGate"],
@@ -31,7 +31,9 @@ fn gates(mode: &str) -> &'static [&'static str] {
     }
 }
 
-fn prefix(o: &RecurrentOptions, l: usize, d: usize) -> String {
+/// The array-name prefix of layer `l`, direction `d` (`L2/B/`; empty for
+/// one unidirectional layer).
+pub(crate) fn prefix(o: &RecurrentOptions, l: usize, d: usize) -> String {
     if o.layers == 1 && !o.bidirectional {
         return String::new();
     }
