@@ -58,6 +58,9 @@ enum Command {
     /// Run a model on the CPU with MXNet's numerics (inference).
     #[command(after_help = RUN_HELP)]
     Run(RunArgs),
+    /// Draw the node graph (or the net of layers) as an SVG or PNG picture.
+    #[command(after_help = PLOT_HELP)]
+    Plot(PlotArgs),
     /// Write a net as MXNet files (symbol JSON + .params) that MXNet 1.9.1 loads.
     #[command(after_help = EXPORT_HELP)]
     Export(ExportArgs),
@@ -91,6 +94,19 @@ Examples:
   mxnet-io run model-symbol.json --input data=batch.params --outputs flatten0_output,fc1_output
   mxnet-io run model-symbol.json --array-path other-0005.params --input data=x.npy --threads 2";
 
+const PLOT_HELP: &str = "\
+Each op is a box coloured by its family (convolution, normalization, activation,
+pooling, arithmetic, shape, recurrent, loss), with a short summary of its key
+attributes (\"Convolution 3x3 /2, 64\"); weights, biases and auxiliary states are
+listed in the op that uses them. With --input-shape, edges carry tensor shapes.
+The picture is drawn in pure Rust (no Graphviz, no browser); fonts are embedded.
+
+Examples:
+  mxnet-io plot resnet-symbol.json -o resnet.svg
+  mxnet-io plot resnet-symbol.json -o resnet.png -s data=1,3,224,224
+  mxnet-io plot lstm-symbol.json -o layers.svg --layers
+  mxnet-io plot model-symbol.json -o all.svg --all-variables";
+
 const EXPORT_HELP: &str = "\
 SRC is an MXNet symbol of any version (it is imported as a net of layers with its
 arrays, then written back in the MXNet 1.9.1 format) or a net description: the
@@ -122,6 +138,30 @@ load_ms and peak_rss_bytes for scripts.
 Examples:
   mxnet-io bench resnet50-symbol.json --input-shape data=1,3,224,224
   mxnet-io bench resnet50-symbol.json -s data=8,3,224,224 --threads 2 --runs 20 --format json";
+
+#[derive(clap::Args, Debug)]
+struct PlotArgs {
+    /// The symbol (.json) to draw.
+    model: PathBuf,
+    /// The picture to write: .svg or .png.
+    #[arg(short, long, value_name = "OUT.svg|OUT.png")]
+    output: PathBuf,
+    /// Input shapes (NAME=D1,D2,…) to label edges with tensor shapes.
+    #[arg(long = "input-shape", short = 's', value_name = "NAME=DIMS")]
+    input_shapes: Vec<String>,
+    /// Draw every variable (weights, biases, statistics) as its own node.
+    #[arg(long)]
+    all_variables: bool,
+    /// Draw the net of high-level layers instead of the MXNet node graph.
+    #[arg(long)]
+    layers: bool,
+    /// Where the arrays come from (for shapes): a .params path, or `none`.
+    #[arg(long, value_name = "PATH|none")]
+    array_path: Option<String>,
+    /// A heading for the picture (default: the model's name).
+    #[arg(long)]
+    title: Option<String>,
+}
 
 #[derive(clap::Args, Debug)]
 struct ExportArgs {
@@ -290,6 +330,10 @@ pub enum Format {
     Csv,
     /// Graphviz DOT (NodeGraph only).
     Dot,
+    /// An SVG picture (NodeGraphPlot).
+    Svg,
+    /// A PNG picture (NodeGraphPlot).
+    Png,
 }
 
 fn main() -> ExitCode {
@@ -318,6 +362,7 @@ fn run(cli: &Cli) -> Result<()> {
         Command::Run(args) => run_model(args, cli.quiet),
         Command::Bench(args) => bench(args, cli.quiet),
         Command::Export(args) => export(args, cli.quiet),
+        Command::Plot(args) => plot(args, cli.quiet),
         Command::Ops { format } => render::ops(*format, &mut io::stdout().lock()),
         Command::Elements => {
             let mut out = io::stdout().lock();
@@ -372,18 +417,34 @@ fn import(args: &ImportArgs, quiet: bool) -> Result<()> {
     if args.format == Format::Dot && !matches!(result.value, mxnet_io::Imported::NodeGraph(_)) {
         bail!("--format dot applies to the NodeGraph element only");
     }
+    let is_plot = matches!(result.value, mxnet_io::Imported::Plot(_));
+    if matches!(args.format, Format::Svg | Format::Png) && !is_plot {
+        bail!("--format svg and png apply to the NodeGraphPlot element only");
+    }
+    let format = match (&args.output, args.format) {
+        (Some(p), Format::Text)
+            if is_plot && p.extension().is_some_and(|e| e.eq_ignore_ascii_case("png")) =>
+        {
+            Format::Png
+        }
+        (_, Format::Text) if is_plot => Format::Svg,
+        (_, f) => f,
+    };
     match &args.output {
         Some(path) => {
             mxnet_io::mxnet_format::fsutil::write_atomically(path, |w| {
-                render::render(&result.value, args.format, w)
+                render::render(&result.value, format, w)
             })
             .with_context(|| format!("writing {}", path.display()))?;
             note(quiet, &format!("wrote {}", path.display()));
         }
         None => {
+            if format == Format::Png && io::stdout().is_terminal() {
+                bail!("a PNG is binary: write it to a file with -o graph.png");
+            }
             let stdout = io::stdout();
             let mut out = io::BufWriter::new(stdout.lock());
-            render::render(&result.value, args.format, &mut out)?;
+            render::render(&result.value, format, &mut out)?;
             out.flush()?;
         }
     }
@@ -723,6 +784,46 @@ fn export(args: &ExportArgs, quiet: bool) -> Result<()> {
             report.symbol.display(),
             report.params.display(),
             report.arrays
+        ),
+    );
+    Ok(())
+}
+
+fn plot(args: &PlotArgs, quiet: bool) -> Result<()> {
+    let model = mxnet_io::Model::open(&args.model, &array_path(&args.array_path))?;
+    let mut request = mxnet_io::plot::PlotRequest {
+        all_variables: args.all_variables,
+        layers: args.layers,
+        title: args.title.clone(),
+        ..Default::default()
+    };
+    for s in &args.input_shapes {
+        let (n, d) = name_value(s, "--input-shape")?;
+        request.input_shapes.insert(n, parse_dims(&d)?);
+    }
+    let start = std::time::Instant::now();
+    let (diagram, notes) = mxnet_io::plot::diagram(&model, &request)?;
+    for n in &notes {
+        note(quiet, n);
+    }
+    let png = args
+        .output
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("png"));
+    let bytes = if png {
+        diagram.to_png(&mxnet_io::mxnet_plot::PngOptions::default())?
+    } else {
+        diagram.to_svg()?.into_bytes()
+    };
+    mxnet_io::mxnet_format::fsutil::write_atomically(&args.output, |w| w.write_all(&bytes))
+        .with_context(|| format!("writing {}", args.output.display()))?;
+    note(
+        quiet,
+        &format!(
+            "wrote {} ({} nodes, {:.2} s)",
+            args.output.display(),
+            diagram.nodes.len(),
+            start.elapsed().as_secs_f64()
         ),
     );
     Ok(())

@@ -66,7 +66,7 @@ pub fn render(value: &Imported, format: Format, out: &mut impl Write) -> Result<
                 }
                 Ok(())
             }
-            Format::Text => {
+            Format::Text | Format::Svg | Format::Png => {
                 let mut inputs: Vec<Vec<String>> = vec![Vec::new(); g.nodes.len()];
                 for e in &g.edges {
                     let from = &g.nodes[e.from].name;
@@ -89,6 +89,15 @@ pub fn render(value: &Imported, format: Format, out: &mut impl Write) -> Result<
             }
         },
         Imported::Net(n) => net(n, format, out),
+        Imported::Plot(d) => {
+            match format {
+                Format::Png => {
+                    out.write_all(&d.to_png(&mxnet_io::mxnet_plot::PngOptions::default())?)?
+                }
+                _ => out.write_all(d.to_svg()?.as_bytes())?,
+            }
+            Ok(())
+        }
         Imported::LayerAssociation(layers, fallbacks) => {
             layer_association(layers, fallbacks, format, out)
         }

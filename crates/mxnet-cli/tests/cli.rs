@@ -334,3 +334,50 @@ fn export_unroll_needs_the_sequence_length_and_writes_a_graph_without_rnn() {
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
     assert!(stdout(&o).contains("matches the reference"));
 }
+
+#[test]
+fn plot_writes_svg_and_png() {
+    let dir = tempfile::tempdir().unwrap();
+    let svg = dir.path().join("g.svg");
+    let png = dir.path().join("g.png");
+    let f = fixture("models/gluon_resnet-symbol.json");
+    let o = run(&[
+        "plot",
+        &f,
+        "-o",
+        svg.to_str().unwrap(),
+        "-s",
+        "data=1,3,8,8",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(
+        text.starts_with("<svg") || text.starts_with("<?xml"),
+        "{}",
+        &text[..100]
+    );
+    assert!(
+        text.contains("Convolution 3×3, 4") && text.contains("1×4×8×8"),
+        "edges carry shapes"
+    );
+    let o = run(&["plot", &f, "-o", png.to_str().unwrap(), "--layers"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let bytes = std::fs::read(&png).unwrap();
+    assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n") && bytes.len() > 10_000);
+    // The element, through import.
+    let o = run(&[
+        "import",
+        &f,
+        "NodeGraphPlot",
+        "-o",
+        dir.path().join("e.png").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        std::fs::read(dir.path().join("e.png"))
+            .unwrap()
+            .starts_with(b"\x89PNG")
+    );
+    let o = run(&["import", &f, "NodeGraphPlot"]);
+    assert!(stdout(&o).contains("</svg>"));
+}

@@ -35,6 +35,8 @@ pub enum Element {
     /// `.json`: each layer with its options, properties and arrays, and every
     /// node that fell back to an MXNetOp layer, with the reason.
     LayerAssociation,
+    /// `.json`: a picture of the node graph (SVG, or PNG with `-o x.png`).
+    NodeGraphPlot,
 }
 
 /// Which kind of file an element is imported from.
@@ -48,12 +50,13 @@ pub enum FileType {
 
 impl Element {
     /// Every element, symbol elements first.
-    pub const ALL: [Element; 9] = [
+    pub const ALL: [Element; 10] = [
         Element::Net,
         Element::UninitializedNet,
         Element::LayerAssociation,
         Element::NodeDataset,
         Element::NodeGraph,
+        Element::NodeGraphPlot,
         Element::InputNames,
         Element::ArrayAssociation,
         Element::ArrayList,
@@ -72,6 +75,7 @@ impl Element {
             Element::Net => "Net",
             Element::UninitializedNet => "UninitializedNet",
             Element::LayerAssociation => "LayerAssociation",
+            Element::NodeGraphPlot => "NodeGraphPlot",
         }
     }
 
@@ -111,6 +115,7 @@ impl Element {
             Element::LayerAssociation => {
                 "each layer with its options, shapes and arrays; nodes kept as MXNetOp layers, with the reason"
             }
+            Element::NodeGraphPlot => "a picture of the node graph (SVG; PNG with -o x.png)",
         }
     }
 }

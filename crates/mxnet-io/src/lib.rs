@@ -39,6 +39,7 @@ mod export;
 mod model;
 pub mod npy;
 mod pairing;
+pub mod plot;
 mod run;
 
 use std::collections::HashMap;
@@ -59,6 +60,7 @@ pub use run::{RunOptions, RunResult, load_input, run, run_model, save_outputs};
 
 pub use mxnet_net;
 pub use mxnet_ops;
+pub use mxnet_plot;
 
 pub use mxnet_format;
 use mxnet_format::params::ParamsFile;
@@ -119,6 +121,8 @@ pub enum Imported {
     Net(Box<NetImport>),
     /// `LayerAssociation`.
     LayerAssociation(Vec<LayerInfo>, Vec<mxnet_net::Fallback>),
+    /// `NodeGraphPlot`: the picture, rendered to SVG or PNG on output.
+    Plot(Box<mxnet_plot::Diagram>),
 }
 
 /// An imported element and what is worth knowing about how it was read.
@@ -365,6 +369,15 @@ pub fn import_symbol_with(
         Element::NodeGraph => Imported::NodeGraph(NodeGraph::new(sym, &roles)),
         Element::Net | Element::UninitializedNet | Element::LayerAssociation => {
             return import_net_with(model, element, &mut notes, shapes);
+        }
+        Element::NodeGraphPlot => {
+            let request = plot::PlotRequest {
+                input_shapes: shapes.clone(),
+                ..Default::default()
+            };
+            let (d, more) = plot::diagram(model, &request)?;
+            notes.extend(more);
+            Imported::Plot(Box::new(d))
         }
         _ => Imported::NodeDataset(node_dataset(
             sym,

@@ -181,9 +181,16 @@ pub struct Plan {
     outputs: Vec<(Slot, Vec<usize>, DType)>,
     bindings: BTreeMap<String, Binding>,
     notes: Vec<String>,
+    shapes: HashMap<(usize, usize), Vec<usize>>,
 }
 
 impl Plan {
+    /// The shape of every computed entry, keyed by (node index, output index):
+    /// what shape inference found (variables are output 0).
+    pub fn entry_shapes(&self) -> &HashMap<(usize, usize), Vec<usize>> {
+        &self.shapes
+    }
+
     /// The inputs the caller must give, with their shapes.
     pub fn inputs(&self) -> &[(String, Vec<usize>)] {
         &self.inputs
@@ -840,7 +847,17 @@ fn bind(
             (slot, shape, dtypes[key.0][key.1])
         })
         .collect();
+    let shapes = order
+        .iter()
+        .flat_map(|&i| {
+            known[i]
+                .iter()
+                .enumerate()
+                .filter_map(move |(k, kn)| kn.full().map(|s| ((i, k), s.to_vec())))
+        })
+        .collect();
     Ok(Plan {
+        shapes,
         steps,
         weights: weight_names,
         inputs,
