@@ -266,3 +266,36 @@ fn recurrent_layers_initialise_and_run() {
     let out = evaluate(&net, &HashMap::from([("data".to_owned(), x)])).unwrap();
     assert_eq!(out[0].shape, [5, 2, 8]);
 }
+
+#[test]
+fn aggregation_pools_any_spatial_rank_and_exports_without_a_kernel() {
+    use mxnet_net::{ExportOptions, to_symbol};
+    for (shape, function) in [
+        (vec![2, 3, 7], PoolingFunction::Total),
+        (vec![2, 2, 3, 4, 5], PoolingFunction::Mean),
+    ] {
+        let net = Net::chain(
+            Port::with_shape("data", shape.clone()),
+            vec![("agg".into(), layer(LayerKind::Aggregation { function }))],
+        )
+        .unwrap();
+        // A fixed-rank kernel (the old "(1, 1)") fails in MXNet on 1-D and 3-D data.
+        let exported = to_symbol(&net, &ExportOptions::default()).unwrap();
+        let pool = exported.symbol.nodes().last().unwrap();
+        assert_eq!(pool.op, "Pooling");
+        assert!(!pool.attrs.contains_key("kernel"), "{:?}", pool.attrs);
+        let n: usize = shape.iter().product();
+        let x = Tensor::new(shape.clone(), vec![1.0; n]).unwrap();
+        let out = evaluate(&net, &HashMap::from([("data".to_owned(), x)])).unwrap();
+        let per_plane: usize = shape[2..].iter().product();
+        let mut want_shape = shape[..2].to_vec();
+        want_shape.extend(vec![1; shape.len() - 2]);
+        assert_eq!(out[0].shape, want_shape);
+        let want = if function == PoolingFunction::Total {
+            per_plane as f32
+        } else {
+            1.0
+        };
+        assert!(out[0].data.iter().all(|&v| (v - want).abs() < 1e-5));
+    }
+}
