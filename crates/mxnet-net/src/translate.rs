@@ -37,7 +37,7 @@ pub struct Imported {
 /// arrays, `None` gives an uninitialised net.
 pub fn import_symbol(sym: &Symbol, weights: Option<&Weights<'_>>) -> Result<Imported, NetError> {
     let nodes = sym.nodes();
-    let absorbed: HashSet<usize> = rules::recurrent_absorbed(sym).into_iter().collect();
+    let absorbed: HashSet<usize> = rules::absorbed(sym).into_iter().collect();
     // Variables consumed by array slots become layer arrays, not inputs.
     let mut array_var = vec![false; nodes.len()];
     let mut label_only: HashMap<usize, bool> = HashMap::new();
