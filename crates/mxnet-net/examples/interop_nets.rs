@@ -1251,6 +1251,20 @@ fn nested() -> Net {
         vec![("out".into(), from("conv"))],
     )
     .unwrap();
+    // A nested net with two outputs, read by index.
+    let two_way = Net::graph(
+        vec![Port::new("in")],
+        vec![
+            node("pos", elementwise(F::Ramp), &[input("in")]),
+            node(
+                "neg",
+                elementwise(F::Math("negative".into())),
+                &[input("in")],
+            ),
+        ],
+        vec![("pos".into(), from("pos")), ("neg".into(), from("neg"))],
+    )
+    .unwrap();
     Net::graph(
         vec![Port::with_shape("x", vec![2, 4, 8, 8])],
         vec![
@@ -1296,9 +1310,24 @@ fn nested() -> Net {
                 ),
                 &[from("adaptive")],
             ),
+            NetNode {
+                name: "two_way".into(),
+                element: Element::Net(two_way),
+                inputs: vec![from("adaptive")],
+            },
+            node(
+                "difference",
+                LayerKind::Threading {
+                    function: T::Subtract,
+                    inputs: 2,
+                    broadcast: false,
+                },
+                &[out("two_way", 1), out("two_way", 0)],
+            ),
         ],
         vec![
             ("swapped".into(), from("swap")),
+            ("difference".into(), from("difference")),
             ("pooled".into(), from("adaptive")),
             ("scores".into(), from("fc_op")),
         ],
