@@ -37,7 +37,7 @@ pub struct Imported {
 /// arrays, `None` gives an uninitialised net.
 pub fn import_symbol(sym: &Symbol, weights: Option<&Weights<'_>>) -> Result<Imported, NetError> {
     let nodes = sym.nodes();
-    let absorbed: HashSet<usize> = rules::recurrent_absorbed(sym).into_iter().collect();
+    let absorbed: HashSet<usize> = rules::absorbed(sym).into_iter().collect();
     // Variables consumed by array slots become layer arrays, not inputs.
     let mut array_var = vec![false; nodes.len()];
     let mut label_only: HashMap<usize, bool> = HashMap::new();
@@ -48,10 +48,14 @@ pub fn import_symbol(sym: &Symbol, weights: Option<&Weights<'_>>) -> Result<Impo
             continue;
         }
         if absorbed.contains(&i) {
-            // Gluon's RNN parameter pieces: arrays of the RNN layer, not inputs.
-            for e in &node.inputs {
-                if nodes[e.node as usize].is_variable() {
-                    array_var[e.node as usize] = true;
+            // Gluon's RNN parameter pieces are arrays of the RNN layer, not
+            // inputs; other absorbed nodes (a flattened softmax's Flatten)
+            // read data, which the absorbing layer reads too.
+            if matches!(node.canonical_op(), "Reshape" | "_rnn_param_concat") {
+                for e in &node.inputs {
+                    if nodes[e.node as usize].is_variable() {
+                        array_var[e.node as usize] = true;
+                    }
                 }
             }
             continue;

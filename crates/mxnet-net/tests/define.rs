@@ -266,3 +266,93 @@ fn recurrent_layers_initialise_and_run() {
     let out = evaluate(&net, &HashMap::from([("data".to_owned(), x)])).unwrap();
     assert_eq!(out[0].shape, [5, 2, 8]);
 }
+
+#[test]
+fn aggregation_pools_any_spatial_rank_and_exports_without_a_kernel() {
+    use mxnet_net::{ExportOptions, to_symbol};
+    for (shape, function) in [
+        (vec![2, 3, 7], PoolingFunction::Total),
+        (vec![2, 2, 3, 4, 5], PoolingFunction::Mean),
+    ] {
+        let net = Net::chain(
+            Port::with_shape("data", shape.clone()),
+            vec![("agg".into(), layer(LayerKind::Aggregation { function }))],
+        )
+        .unwrap();
+        // A fixed-rank kernel (the old "(1, 1)") fails in MXNet on 1-D and 3-D data.
+        let exported = to_symbol(&net, &ExportOptions::default()).unwrap();
+        let pool = exported.symbol.nodes().last().unwrap();
+        assert_eq!(pool.op, "Pooling");
+        assert!(!pool.attrs.contains_key("kernel"), "{:?}", pool.attrs);
+        let n: usize = shape.iter().product();
+        let x = Tensor::new(shape.clone(), vec![1.0; n]).unwrap();
+        let out = evaluate(&net, &HashMap::from([("data".to_owned(), x)])).unwrap();
+        let per_plane: usize = shape[2..].iter().product();
+        let mut want_shape = shape[..2].to_vec();
+        want_shape.extend(vec![1; shape.len() - 2]);
+        assert_eq!(out[0].shape, want_shape);
+        let want = if function == PoolingFunction::Total {
+            per_plane as f32
+        } else {
+            1.0
+        };
+        assert!(out[0].data.iter().all(|&v| (v - want).abs() < 1e-5));
+    }
+}
+
+#[test]
+fn flattened_softmax_exports_as_three_ops_and_imports_as_one_layer() {
+    use mxnet_net::{ExportOptions, to_symbol};
+    for log in [false, true] {
+        let net = Net::chain(
+            Port::with_shape("data", vec![2, 3, 4]),
+            vec![("prob".into(), layer(LayerKind::Softmax { axis: None, log }))],
+        )
+        .unwrap();
+        let exported = to_symbol(&net, &ExportOptions::default()).unwrap();
+        let ops: Vec<&str> = exported
+            .symbol
+            .nodes()
+            .iter()
+            .map(|n| n.op.as_str())
+            .collect();
+        let soft = if log { "log_softmax" } else { "softmax" };
+        assert_eq!(ops, ["null", "Flatten", soft, "reshape_like"]);
+        let again = import_symbol(&exported.symbol, None).unwrap();
+        assert!(again.fallbacks.is_empty());
+        // The same layer and wiring (the output is named as MXNet names it).
+        assert_eq!(again.net.inputs, net.inputs);
+        assert_eq!(again.net.nodes, net.nodes);
+        assert_eq!(again.net.outputs[0].0, "prob_output");
+        // Softmax over all 12 values of each sample.
+        let x = Tensor::new(vec![2, 3, 4], (0..24).map(|i| i as f32 / 10.0).collect()).unwrap();
+        let out = evaluate(&net, &HashMap::from([("data".to_owned(), x)])).unwrap();
+        assert_eq!(out[0].shape, [2, 3, 4]);
+        for sample in out[0].data.chunks(12) {
+            let total: f32 = if log {
+                sample.iter().map(|v| v.exp()).sum()
+            } else {
+                sample.iter().sum()
+            };
+            assert!((total - 1.0).abs() < 1e-5);
+        }
+    }
+    // A reshape_like outside the pattern stays an MXNetOp layer.
+    let nodes = vec![
+        mxnet_format::symbol::Node::variable("a"),
+        mxnet_format::symbol::Node::variable("b"),
+        mxnet_format::symbol::Node {
+            op: "reshape_like".into(),
+            name: "r".into(),
+            inputs: vec![
+                mxnet_format::symbol::NodeEntry::new(0, 0),
+                mxnet_format::symbol::NodeEntry::new(1, 0),
+            ],
+            ..Default::default()
+        },
+    ];
+    let sym = Symbol::new(nodes, vec![mxnet_format::symbol::NodeEntry::new(2, 0)]).unwrap();
+    let imported = import_symbol(&sym, None).unwrap();
+    assert_eq!(imported.net.layers()[0].1.type_name(), "MXNetOp");
+    assert_eq!(imported.fallbacks[0].op, "reshape_like");
+}

@@ -349,9 +349,32 @@ pub(crate) fn fallback(view: &NodeView<'_>, reason: String) -> Translated {
 /// its array names (see `recurrent.rs`).
 pub(crate) use recurrent::{gates as recurrent_gates, prefix as recurrent_prefix};
 
-/// Nodes folded into RNN layers (Gluon's parameter packing, zero states).
-pub(crate) fn recurrent_absorbed(sym: &Symbol) -> Vec<usize> {
-    recurrent::absorbed(sym)
+/// Nodes folded into the layer of a later node: Gluon's RNN parameter
+/// packing and zero states, and the Flatten → softmax that `Softmax` with
+/// `axis: None` exports before its `reshape_like`.
+pub(crate) fn absorbed(sym: &Symbol) -> Vec<usize> {
+    let mut out = recurrent::absorbed(sym);
+    out.extend(softmax::absorbed(sym));
+    out
+}
+
+/// How many node inputs and graph heads read each node.
+pub(crate) fn consumers(sym: &Symbol) -> Vec<usize> {
+    let nodes = sym.nodes();
+    let mut consumers = vec![0usize; nodes.len()];
+    for n in nodes {
+        for e in &n.inputs {
+            if let Some(c) = consumers.get_mut(e.node as usize) {
+                *c += 1;
+            }
+        }
+    }
+    for h in sym.heads() {
+        if let Some(c) = consumers.get_mut(h.node as usize) {
+            *c += 1;
+        }
+    }
+    consumers
 }
 
 /// The variable names [`export_layer`] gives a layer's arrays, in array order.

@@ -3,7 +3,8 @@
 //! pool_type max/avg/sum/lp (p_value) → Max/Mean/Total/Lp; pooling_convention
 //! valid/full → Valid/Full (`same` stays an MXNetOp, as MXNet cannot run it);
 //! count_include_pad (default True) → count_padding. A channels-last layout
-//! stays an MXNetOp.
+//! stays an MXNetOp. Aggregation exports as `global_pool` without a kernel,
+//! so that it pools 1-D, 2-D and 3-D data alike.
 
 use mxnet_format::symbol::NodeEntry;
 
@@ -88,11 +89,10 @@ pub(crate) fn export(b: &mut Builder, name: &str, layer: &Layer, data: NodeEntry
     match &layer.kind {
         LayerKind::Aggregation { function } => {
             let (t, p) = pool_type(function);
-            let mut attrs = vec![
-                ("global_pool", py_bool(true)),
-                ("kernel", "(1, 1)".to_owned()),
-                ("pool_type", t.to_owned()),
-            ];
+            // No kernel: MXNet takes the pooled axes from the data. A kernel
+            // of another rank than the data's spatial rank fails in MXNet
+            // (a 2-D kernel on 3-D data: "dimensions are invalid").
+            let mut attrs = vec![("global_pool", py_bool(true)), ("pool_type", t.to_owned())];
             if let Some(p) = p {
                 attrs.push(("p_value", p.to_string()));
             }

@@ -357,15 +357,7 @@ pub(crate) fn initialize(
 /// states, when the RNN is their only consumer.
 pub(crate) fn absorbed(sym: &mxnet_format::symbol::Symbol) -> Vec<usize> {
     let nodes = sym.nodes();
-    let mut consumers = vec![0usize; nodes.len()];
-    for n in nodes {
-        for e in &n.inputs {
-            consumers[e.node as usize] += 1;
-        }
-    }
-    for h in sym.heads() {
-        consumers[h.node as usize] += 1;
-    }
+    let consumers = super::consumers(sym);
     let mut out = Vec::new();
     for n in nodes.iter().filter(|n| n.canonical_op() == "RNN") {
         if let Some(p) = n.inputs.get(1) {

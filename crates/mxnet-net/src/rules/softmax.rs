@@ -7,12 +7,15 @@
 //! multi_output → axis 1, preserve_shape → −1, otherwise softmax over the
 //! flattened non-batch axes, which is axis −1 when its input is the 2-D output
 //! of a FullyConnected (the usual classifier) and `axis: None` otherwise.
-//! Export writes `softmax`; `axis: None` becomes Flatten → softmax → reshape_like.
+//! Export writes `softmax`; `axis: None` becomes Flatten → softmax (axis −1)
+//! → reshape_like(·, input), and that pattern imports back as one `Softmax`
+//! with `axis: None` (the Flatten and softmax are absorbed into the layer of
+//! the `reshape_like`, so an export re-imports to the same layers).
 
-use mxnet_format::symbol::NodeEntry;
+use mxnet_format::symbol::{Node, NodeEntry, Symbol};
 
 use super::linear::unreachable_kind;
-use super::{Builder, ImportFn, NodeView, Translated, py_bool};
+use super::{Builder, ImportFn, NodeView, Translated};
 use crate::layer::{Layer, LayerKind};
 
 pub(crate) static IMPORTS: &[(&str, ImportFn)] = &[
@@ -20,11 +23,76 @@ pub(crate) static IMPORTS: &[(&str, ImportFn)] = &[
     ("log_softmax", import),
     ("SoftmaxActivation", import),
     ("SoftmaxOutput", import),
+    ("reshape_like", import),
 ];
+
+/// For a `reshape_like` node that closes the `axis: None` pattern
+/// (`reshape_like(softmax(Flatten(x), axis=-1), x)`, the Flatten and the
+/// softmax read by nothing else): the Flatten's and the softmax's node
+/// indices and whether it is a log-softmax.
+fn flattened_softmax(
+    sym: &Symbol,
+    node: &Node,
+    consumers: &[usize],
+) -> Option<(usize, usize, bool)> {
+    let nodes = sym.nodes();
+    let [s_entry, x_entry] = node.inputs.as_slice() else {
+        return None;
+    };
+    let s_index = s_entry.node as usize;
+    let s = nodes.get(s_index)?;
+    let log = match s.canonical_op() {
+        "softmax" => false,
+        "log_softmax" => true,
+        _ => return None,
+    };
+    // Only the axis may be set (no temperature, length input or dtype).
+    let plain = s
+        .attrs
+        .iter()
+        .all(|(k, v)| k.starts_with("__") || (k == "axis" && v.trim() == "-1"));
+    let f_entry = s.inputs.first()?;
+    let f_index = f_entry.node as usize;
+    let f = nodes.get(f_index)?;
+    let only_reader = |i: usize| consumers.get(i) == Some(&1);
+    (s_entry.index == 0
+        && s.inputs.len() == 1
+        && plain
+        && f.canonical_op() == "Flatten"
+        && f.inputs.first() == Some(x_entry)
+        && only_reader(s_index)
+        && only_reader(f_index))
+    .then_some((f_index, s_index, log))
+}
+
+/// The Flatten and softmax nodes of every `axis: None` pattern.
+pub(crate) fn absorbed(sym: &Symbol) -> Vec<usize> {
+    let consumers = super::consumers(sym);
+    sym.nodes()
+        .iter()
+        .filter(|n| n.canonical_op() == "reshape_like")
+        .filter_map(|n| flattened_softmax(sym, n, &consumers))
+        .flat_map(|(f, s, _)| [f, s])
+        .collect()
+}
 
 fn import(v: &NodeView<'_>) -> Result<Translated, String> {
     let a = &v.attrs;
     let e = |e: mxnet_ops::AttrError| e.to_string();
+    if v.canonical == "reshape_like" {
+        let consumers = super::consumers(v.sym);
+        let (_, _, log) = flattened_softmax(v.sym, v.node, &consumers)
+            .ok_or("reshape_like translates only as the end of Flatten → softmax → reshape_like")?;
+        return Ok(Translated {
+            layer: Layer {
+                kind: LayerKind::Softmax { axis: None, log },
+                arrays: vec![],
+            },
+            // The layer's input is the reshape_like's shape source, the
+            // Flatten's input.
+            data: vec![1],
+        });
+    }
     let axis = match v.canonical {
         "SoftmaxActivation" => Some(if a.string("mode", "instance") == "channel" {
             1
@@ -94,7 +162,6 @@ pub(crate) fn export(b: &mut Builder, name: &str, layer: &Layer, data: NodeEntry
                 &[("axis", "-1".to_owned())],
                 &[flat],
             );
-            let _ = py_bool;
             b.op("reshape_like", name, &[], &[s, data])
         }
     }

@@ -168,6 +168,15 @@ impl Kernel for LeakyRelu {
         Ok(vec![inputs[0].to_vec(); self.num_outputs()])
     }
 
+    /// prelu's gamma, when not given, is one slope per channel (axis 1), as
+    /// MXNet infers it.
+    fn infer_input_shapes(&self, inputs: &[Option<&[usize]>]) -> Vec<Option<Vec<usize>>> {
+        match (self.0, inputs.first()) {
+            (Leaky::Prelu, Some(Some(x))) => vec![None, Some(vec![x.get(1).copied().unwrap_or(1)])],
+            _ => Vec::new(),
+        }
+    }
+
     fn forward(&self, inputs: &[In<'_>], outputs: &mut [Out<'_>]) -> Result<(), String> {
         let x = inputs[0].data;
         if let (Leaky::Rrelu(s), Some(mask)) = (self.0, outputs.get_mut(1)) {

@@ -9,7 +9,8 @@
 //!   channel counts). `bilinear`: inputs data (N, C, H, W) and weight
 //!   (C, 1, K, K), K = 2·scale − scale mod 2; computed as a grouped
 //!   Deconvolution with that kernel, stride scale, pad ⌈(scale−1)/2⌉,
-//!   num_group C and no bias (num_filter must equal C). The weight is a real
+//!   num_group C and no bias (num_filter must equal C: shape inference
+//!   passes without, as MXNet's does, the forward pass fails). The weight is a real
 //!   parameter (MXNet's `Bilinear` initializer fills it), never synthesised.
 //! * `_contrib_BilinearResize2D` — data (N, C, H, W), plus `like` in mode
 //!   `like`. height = 1, width = 1, scale_height = None, scale_width = None,
@@ -197,10 +198,10 @@ impl Kernel for UpSampling {
                 let x = inputs[0];
                 check_4d(x, "data")?;
                 if *num_filter != x[1] {
-                    return Err(format!(
-                        "num_filter must equal the {} data channels for bilinear upsampling",
-                        x[1]
-                    ));
+                    // MXNet's shape inference ignores num_filter (its forward
+                    // pass fails), so inference passes here too: an
+                    // uninitialised layer's weight shape is still inferred.
+                    return Ok(vec![vec![x[0], x[1], x[2] * scale, x[3] * scale]]);
                 }
                 let out = deconv.out_shape(inputs)?;
                 debug_assert_eq!(out[2], x[2] * scale);
@@ -221,13 +222,23 @@ impl Kernel for UpSampling {
 
     fn forward(&self, inputs: &[In<'_>], outputs: &mut [Out<'_>]) -> Result<(), String> {
         match self {
-            UpSampling::Bilinear { deconv, .. } => deconv.run(
-                inputs[0].shape,
-                inputs[0].data,
-                inputs[1].data,
-                None,
-                outputs[0].data,
-            ),
+            UpSampling::Bilinear {
+                deconv, num_filter, ..
+            } => {
+                let c = inputs[0].shape.get(1).copied().unwrap_or(0);
+                if *num_filter != c {
+                    return Err(format!(
+                        "num_filter must equal the {c} data channels for bilinear upsampling"
+                    ));
+                }
+                deconv.run(
+                    inputs[0].shape,
+                    inputs[0].data,
+                    inputs[1].data,
+                    None,
+                    outputs[0].data,
+                )
+            }
             UpSampling::Nearest { sum, .. } => {
                 let oshape = outputs[0].shape;
                 let (cout, oh, ow) = (oshape[1], oshape[2], oshape[3]);
