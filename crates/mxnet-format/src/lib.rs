@@ -11,6 +11,8 @@
 //! * [`symbol`]: the graph codec — the 0.8 (`param`), 0.9–0.12 (`attr`) and
 //!   1.x (`attrs`) dialects, MXNet's legacy upgrade pipeline, validation of
 //!   what MXNet leaves unchecked, and a writer that reproduces MXNet's bytes.
+//! * [`pairing`]: which `.params` file belongs to a symbol file (MXNet's
+//!   `PREFIX-EEEE.params` checkpoint naming).
 //! * [`schema`]: the op signatures the codecs need (canonical names and
 //!   aliases, input names, output counts, auxiliary-state inputs).
 //!
@@ -36,6 +38,7 @@
 pub mod attr;
 mod dtype;
 pub mod fsutil;
+pub mod pairing;
 pub mod params;
 pub mod schema;
 mod sniff;

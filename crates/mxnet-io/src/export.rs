@@ -7,7 +7,7 @@ use mxnet_net::{ExportOptions, Net};
 
 use crate::error::{Error, Result};
 use crate::model::{ArrayPath, Model};
-use crate::pairing::model_prefix;
+use mxnet_format::pairing::model_prefix;
 
 /// What to export and how.
 #[derive(Debug, Clone, Default)]

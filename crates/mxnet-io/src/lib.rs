@@ -38,7 +38,6 @@ mod error;
 mod export;
 mod model;
 pub mod npy;
-mod pairing;
 pub mod plot;
 mod run;
 
@@ -55,7 +54,7 @@ pub use export::{
     ExportReport, ExportRequest, default_params_path, export_net, is_net_description, load_net,
 };
 pub use model::{ArrayPath, LoadedParams, Model, Roles, VarRole, WeightSource};
-pub use pairing::{Pairing, find_params, model_prefix};
+pub use mxnet_format::pairing::{Pairing, find_params, model_prefix};
 pub use run::{RunOptions, RunResult, load_input, run, run_model, save_outputs};
 
 pub use mxnet_net;

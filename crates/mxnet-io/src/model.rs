@@ -7,7 +7,7 @@ use mxnet_format::params::ParamsFile;
 use mxnet_format::symbol::{Node, Symbol};
 
 use crate::error::{Error, Result};
-use crate::pairing::{Pairing, find_params};
+use mxnet_format::pairing::{Pairing, find_params};
 
 /// Where the arrays of a symbol come from (the Wolfram Language's `ArrayPath`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

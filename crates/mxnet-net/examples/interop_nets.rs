@@ -38,9 +38,9 @@ use mxnet_net::{
 use mxnet_ops::{Tensor, Weights};
 use serde_json::{Value, json};
 
-fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
-}
+#[path = "../../../tests/support/fixtures.rs"]
+mod support;
+use support::fixture_models;
 
 // ------------------------------------------------------------------ helpers
 
@@ -332,43 +332,6 @@ impl Out {
         println!("{name}: {} layers (fixture)", net.layers().len());
         self.entry(name, &exported.symbol, "mxnet");
     }
-}
-
-/// (symbol, params, io) of every fixture model with reference outputs, as
-/// `crates/mxnet-net/tests/roundtrip.rs` pairs them.
-fn fixture_models() -> Vec<(String, PathBuf, PathBuf, PathBuf)> {
-    let mut out = Vec::new();
-    for dir in ["models", "nets"] {
-        let d = fixtures().join(dir);
-        let mut names: Vec<String> = std::fs::read_dir(&d)
-            .unwrap()
-            .filter_map(|e| e.ok())
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        for n in &names {
-            let Some(prefix) = n.strip_suffix("-io.params") else {
-                continue;
-            };
-            let params = names
-                .iter()
-                .filter(|p| {
-                    p.strip_prefix(prefix)
-                        .and_then(|r| r.strip_prefix('-'))
-                        .and_then(|r| r.strip_suffix(".params"))
-                        .is_some_and(|e| e.bytes().all(|b| b.is_ascii_digit()))
-                })
-                .max()
-                .unwrap();
-            out.push((
-                format!("{dir}_{prefix}"),
-                d.join(format!("{prefix}-symbol.json")),
-                d.join(params),
-                d.join(n),
-            ));
-        }
-    }
-    out
 }
 
 // ------------------------------------------------------------------ nets
@@ -1438,8 +1401,9 @@ fn main() {
         vec![("x", u(&[2, 4, 8, 8], -1., 1.))],
     );
 
-    for (name, sym, params, io) in fixture_models() {
-        out.fixture(&name, &sym, &params, &io);
+    for m in fixture_models(&["models", "nets"]) {
+        let name = format!("{}_{}", m.dir, m.prefix);
+        out.fixture(&name, &m.symbol, &m.params, &m.io);
     }
 
     let expect = json!({

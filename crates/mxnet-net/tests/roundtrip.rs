@@ -7,51 +7,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use mxnet_format::params::ParamsFile;
 use mxnet_format::symbol::Symbol;
 use mxnet_net::{Element, ExportOptions, Net, evaluate, import_symbol, to_symbol};
 use mxnet_ops::{Tensor, Weights};
 
-fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
-}
-
-/// (symbol, params, io) of every fixture model with reference outputs.
-fn models() -> Vec<(PathBuf, PathBuf, PathBuf)> {
-    let mut out = Vec::new();
-    for dir in ["models", "nets", "spec-examples"] {
-        let mut names: Vec<String> = std::fs::read_dir(fixtures().join(dir))
-            .unwrap()
-            .filter_map(|e| e.ok())
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        for n in &names {
-            let Some(prefix) = n.strip_suffix("-io.params") else {
-                continue;
-            };
-            let params = names
-                .iter()
-                .filter(|p| {
-                    p.strip_prefix(prefix)
-                        .and_then(|r| r.strip_prefix('-'))
-                        .and_then(|r| r.strip_suffix(".params"))
-                        .is_some_and(|e| e.bytes().all(|b| b.is_ascii_digit()))
-                })
-                .max()
-                .unwrap();
-            let d = fixtures().join(dir);
-            out.push((
-                d.join(format!("{prefix}-symbol.json")),
-                d.join(params),
-                d.join(n),
-            ));
-        }
-    }
-    out
-}
+#[path = "../../../tests/support/fixtures.rs"]
+mod support;
+use support::{close_to_mxnet, fixture_models, fixtures};
 
 fn inputs_of(net: &Net, io: &ParamsFile) -> HashMap<String, Tensor> {
     net.inputs
@@ -85,12 +50,7 @@ fn compare(name: &str, got: &[Tensor], sym: &Symbol, io: &ParamsFile) -> Result<
             None => continue,
         };
         let r = want.array.to_f64_vec().unwrap();
-        let scale = r.iter().fold(1f64, |m, v| m.max(v.abs()));
-        for (i, (&a, &b)) in t.data.iter().zip(&r).enumerate() {
-            if (f64::from(a) - b).abs() > 1e-5 * scale + 1e-4 * b.abs() {
-                return Err(format!("{name}: output {k}[{i}] {a} vs MXNet {b}"));
-            }
-        }
+        close_to_mxnet(&format!("{name}: output {k}"), &t.data, &r)?;
         compared += 1;
     }
     if compared == 0 {
@@ -152,14 +112,14 @@ const KNOWN_GAPS: &[&str] = &[];
 
 #[test]
 fn every_fixture_model_imports_runs_and_round_trips() {
-    let models = models();
+    let models = fixture_models(&["models", "nets", "spec-examples"]);
     assert!(models.len() >= 40);
     let mut failures = Vec::new();
     let mut fallbacks = 0;
-    for (s, p, io) in &models {
-        let name = s.file_name().unwrap().to_string_lossy().into_owned();
+    for m in &models {
+        let name = m.symbol.file_name().unwrap().to_string_lossy().into_owned();
         let gap = KNOWN_GAPS.iter().any(|g| name.starts_with(g));
-        match check(s, p, io) {
+        match check(&m.symbol, &m.params, &m.io) {
             Ok(_) if gap => failures.push(format!("{name} passes: remove it from KNOWN_GAPS")),
             Ok(f) => fallbacks += f,
             Err(_) if gap => {}

@@ -9,7 +9,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 
 use mxnet_format::params::ParamsFile;
 use mxnet_format::symbol::Symbol;
@@ -20,9 +19,9 @@ use mxnet_net::{
 };
 use mxnet_ops::{Tensor, Weights};
 
-fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
-}
+#[path = "../../../tests/support/fixtures.rs"]
+mod support;
+use support::{close_to_mxnet, fixtures};
 
 /// (directory, prefix, params epoch) of every recurrent fixture.
 const FIXTURES: &[(&str, &str, &str)] = &[
@@ -58,19 +57,7 @@ fn compare(name: &str, got: &[Tensor], sym: &Symbol, io: &ParamsFile) -> Result<
             continue;
         };
         let r = want.array.to_f64_vec().unwrap();
-        if t.data.len() != r.len() {
-            return Err(format!(
-                "{name}: output {k} has {} values, MXNet's {}",
-                t.data.len(),
-                r.len()
-            ));
-        }
-        let scale = r.iter().fold(1f64, |m, v| m.max(v.abs()));
-        for (i, (&a, &b)) in t.data.iter().zip(&r).enumerate() {
-            if (f64::from(a) - b).abs() > 1e-5 * scale + 1e-4 * b.abs() {
-                return Err(format!("{name}: output {k}[{i}] {a} vs MXNet {b}"));
-            }
-        }
+        close_to_mxnet(&format!("{name}: output {k}"), &t.data, &r)?;
         compared += 1;
     }
     if compared == 0 {

@@ -7,53 +7,18 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use mxnet_format::params::ParamsFile;
 use mxnet_format::symbol::Symbol;
 use mxnet_ops::{Error, Executor, Program, Tensor, Weights};
 
-fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
-}
+#[path = "../../../tests/support/fixtures.rs"]
+mod support;
+use support::{close_to_mxnet, fixture_models};
 
 /// Models that need ops not implemented yet; the test fails when one passes.
 const KNOWN_GAPS: &[&str] = &[];
-
-/// (symbol, params, io) triples of the fixtures.
-fn models() -> Vec<(PathBuf, PathBuf, PathBuf)> {
-    let mut out = Vec::new();
-    for dir in ["models", "spec-examples", "nets"] {
-        let mut names: Vec<_> = std::fs::read_dir(fixtures().join(dir))
-            .unwrap()
-            .filter_map(|e| e.ok())
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        for n in &names {
-            let Some(prefix) = n.strip_suffix("-io.params") else {
-                continue;
-            };
-            let sym = fixtures().join(dir).join(format!("{prefix}-symbol.json"));
-            let params = names
-                .iter()
-                .filter(|p| {
-                    p.strip_prefix(prefix)
-                        .and_then(|r| r.strip_prefix('-'))
-                        .and_then(|r| r.strip_suffix(".params"))
-                        .is_some_and(|e| e.bytes().all(|b| b.is_ascii_digit()))
-                })
-                .max()
-                .unwrap();
-            out.push((
-                sym,
-                fixtures().join(dir).join(params),
-                fixtures().join(dir).join(n),
-            ));
-        }
-    }
-    out
-}
 
 fn run_model(sym_path: &Path, params_path: &Path, io_path: &Path) -> Result<usize, String> {
     let sym = Symbol::open(sym_path).unwrap();
@@ -101,13 +66,7 @@ fn run_model(sym_path: &Path, params_path: &Path, io_path: &Path) -> Result<usiz
                 want.array.shape()
             ));
         }
-        let scale = reference.iter().fold(0f64, |m, v| m.max(v.abs()));
-        let atol = (1e-5 * scale).max(1e-5);
-        for (i, (&got, &r)) in out.data.iter().zip(&reference).enumerate() {
-            if (f64::from(got) - r).abs() > atol + 1e-4 * r.abs() {
-                return Err(format!("{name}[{i}]: {got} vs MXNet {r}"));
-            }
-        }
+        close_to_mxnet(name, &out.data, &reference)?;
         compared += 1;
     }
     if compared == 0 {
@@ -118,14 +77,14 @@ fn run_model(sym_path: &Path, params_path: &Path, io_path: &Path) -> Result<usiz
 
 #[test]
 fn every_fixture_model_matches_mxnet() {
-    let models = models();
+    let models = fixture_models(&["models", "spec-examples", "nets"]);
     assert!(models.len() >= 40, "only {} models", models.len());
     let mut failures = Vec::new();
     let mut passed = 0;
-    for (sym, params, io) in &models {
-        let name = sym.file_name().unwrap().to_string_lossy().into_owned();
+    for m in &models {
+        let name = m.symbol.file_name().unwrap().to_string_lossy().into_owned();
         let gap = KNOWN_GAPS.iter().any(|g| name.starts_with(g));
-        match run_model(sym, params, io) {
+        match run_model(&m.symbol, &m.params, &m.io) {
             Ok(_) if gap => failures.push(format!("{name} passes: remove it from KNOWN_GAPS")),
             Ok(_) => passed += 1,
             Err(_) if gap => {}
