@@ -15,6 +15,16 @@ use crate::Format;
 const TABLE_STYLE: TableStyle =
     TableStyle::new().header_separator(LineStyle::none().fill('─').junction('─'));
 
+/// A table in [`TABLE_STYLE`] whose columns fit the terminal.
+fn table_with_header<const N: usize>(header: [&str; N]) -> Table {
+    let mut table = Table::new();
+    table
+        .load_style(TABLE_STYLE)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header(header);
+    table
+}
+
 /// Files with more value bytes than this get a progress bar (on a terminal).
 const PROGRESS_BYTES: usize = 32 << 20;
 
@@ -232,13 +242,9 @@ fn arrays(element: Element, file: &ParamsFile, format: Format, out: &mut impl Wr
             }
         }
         _ => {
-            let mut table = Table::new();
-            table
-                .load_style(TABLE_STYLE)
-                .set_content_arrangement(ContentArrangement::Dynamic)
-                .set_header([
-                    "#", "name", "dtype", "shape", "stype", "min", "max", "mean", "std", "values",
-                ]);
+            let mut table = table_with_header([
+                "#", "name", "dtype", "shape", "stype", "min", "max", "mean", "std", "values",
+            ]);
             let mut total = 0usize;
             for e in file.iter() {
                 let values = e.array.to_f64_vec().unwrap_or_default();
@@ -354,11 +360,8 @@ fn node_dataset(rows: &[NodeRow], format: Format, out: &mut impl Write) -> Resul
             Ok(())
         }
         _ => {
-            let mut table = Table::new();
-            table
-                .load_style(TABLE_STYLE)
-                .set_content_arrangement(ContentArrangement::Dynamic)
-                .set_header(["#", "name", "op", "role", "shape", "inputs", "attributes"]);
+            let mut table =
+                table_with_header(["#", "name", "op", "role", "shape", "inputs", "attributes"]);
             for r in rows {
                 let inputs: Vec<String> = r
                     .inputs
@@ -432,11 +435,7 @@ pub fn ops(format: Format, out: &mut impl Write) -> Result<()> {
             Ok(())
         }
         _ => {
-            let mut table = Table::new();
-            table
-                .load_style(TABLE_STYLE)
-                .set_content_arrangement(ContentArrangement::Dynamic)
-                .set_header(["op", "family", "what it computes", "also spelled"]);
+            let mut table = table_with_header(["op", "family", "what it computes", "also spelled"]);
             for e in &entries {
                 table.add_row(vec![
                     Cell::new(e.name),
@@ -598,18 +597,14 @@ pub fn net(imported: &mxnet_io::NetImport, format: Format, out: &mut impl Write)
         layers.len(),
         inputs.join(", ")
     )?;
-    let mut table = Table::new();
-    table
-        .load_style(TABLE_STYLE)
-        .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header([
-            "name",
-            "layer",
-            "options",
-            "inputs",
-            "output shape",
-            "arrays",
-        ]);
+    let mut table = table_with_header([
+        "name",
+        "layer",
+        "options",
+        "inputs",
+        "output shape",
+        "arrays",
+    ]);
     for l in &layers {
         let set = l.arrays.iter().filter(|a| a.1.is_some()).count();
         let arrays = if l.arrays.is_empty() {
