@@ -281,20 +281,25 @@ fn an_edited_net_description_exports_and_runs_to_mxnets_outputs() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(dir.path().join("again-0000.params").exists());
-    let io = fixture("nets/resnet_v1_basic-io.params");
-    let o = run(&[
-        "run",
-        out.to_str().unwrap(),
-        "-i",
-        &format!("data={io}"),
-        "--check",
-        &io,
-    ]);
-    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
-    assert!(stdout(&o).contains("matches the reference"));
+    assert_runs_like_mxnet(&out, &fixture("nets/resnet_v1_basic-io.params"));
     // The shape hint survives.
     let json = std::fs::read_to_string(&out).unwrap();
     assert!(json.contains("\"__shape__\": \"(2, 3, 32, 32)\""), "{json}");
+}
+
+/// `mxnet-io run SYMBOL -i data=IO --check IO` passes: the model computes
+/// the outputs MXNet saved in `io` from the `data` saved there.
+fn assert_runs_like_mxnet(symbol: &std::path::Path, io: &str) {
+    let o = run(&[
+        "run",
+        symbol.to_str().unwrap(),
+        "-i",
+        &format!("data={io}"),
+        "--check",
+        io,
+    ]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("matches the reference"));
 }
 
 #[test]
@@ -322,17 +327,7 @@ fn export_unroll_needs_the_sequence_length_and_writes_a_graph_without_rnn() {
     let json = std::fs::read_to_string(&out).unwrap();
     assert!(!json.contains("\"op\": \"RNN\""));
     assert!(json.contains("\"op\": \"FullyConnected\""));
-    let io = fixture("nets/rnn_lstm_bi_ntc-io.params");
-    let o = run(&[
-        "run",
-        out.to_str().unwrap(),
-        "-i",
-        &format!("data={io}"),
-        "--check",
-        &io,
-    ]);
-    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
-    assert!(stdout(&o).contains("matches the reference"));
+    assert_runs_like_mxnet(&out, &fixture("nets/rnn_lstm_bi_ntc-io.params"));
 }
 
 #[test]
