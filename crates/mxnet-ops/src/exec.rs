@@ -148,7 +148,12 @@ enum Slot {
 
 #[derive(Debug)]
 struct Step {
+    /// The node whose output the step writes (a fused chain's last node).
     node: usize,
+    /// The kernel of a fused chain ([`crate::fuse`]); else the node's own.
+    fused: Option<Box<dyn Kernel>>,
+    /// The name the profile records (the op, or a chain's ops joined by `+`).
+    label: String,
     inputs: Vec<Slot>,
     input_shapes: Vec<Vec<usize>>,
     input_dtypes: Vec<DType>,
@@ -182,9 +187,43 @@ pub struct Plan {
     bindings: BTreeMap<String, Binding>,
     notes: Vec<String>,
     shapes: HashMap<(usize, usize), Vec<usize>>,
+    fused_nodes: usize,
+}
+
+/// Choices for [`Program::bind_with`].
+///
+/// The defaults can be changed from the environment, to compare plans
+/// without code: `MXNET_IO_FUSE=0` turns fusion off, `MXNET_IO_FUSE=nofold`
+/// keeps fusion but does not fold BatchNorm into weights.
+#[derive(Debug, Clone)]
+pub struct BindOptions {
+    /// Fuse Convolution/FullyConnected → BatchNorm → elemwise_add →
+    /// relu/clip chains and BatchNorm → relu/clip into single steps (see
+    /// [`Plan::fused_nodes`]). Default true.
+    pub fuse: bool,
+    /// In fused chains, fold a BatchNorm into the layer's weights and bias
+    /// (a copy made once, when the plan is made) when they and its
+    /// statistics are constants; otherwise it is applied per channel after
+    /// the GEMM. Default true.
+    pub fold: bool,
+}
+
+impl Default for BindOptions {
+    fn default() -> Self {
+        let env = std::env::var("MXNET_IO_FUSE").unwrap_or_default();
+        BindOptions {
+            fuse: env != "0",
+            fold: env != "nofold",
+        }
+    }
 }
 
 impl Plan {
+    /// Number of graph nodes that run inside fused steps (0 without fusion).
+    pub fn fused_nodes(&self) -> usize {
+        self.fused_nodes
+    }
+
     /// The shape of every computed entry, keyed by (node index, output index):
     /// what shape inference found (variables are output 0).
     pub fn entry_shapes(&self) -> &HashMap<(usize, usize), Vec<usize>> {
@@ -315,7 +354,13 @@ impl<'s> Program<'s> {
         weights: &Weights<'_>,
         input_shapes: &HashMap<String, Vec<usize>>,
     ) -> Result<Plan, Error> {
-        bind(self, weights, input_shapes, &HashMap::new())
+        bind(
+            self,
+            weights,
+            input_shapes,
+            &HashMap::new(),
+            &BindOptions::default(),
+        )
     }
 
     /// Like [`Program::bind`], with input dtypes (float32 when absent).
@@ -325,7 +370,24 @@ impl<'s> Program<'s> {
         input_shapes: &HashMap<String, Vec<usize>>,
         input_dtypes: &HashMap<String, DType>,
     ) -> Result<Plan, Error> {
-        bind(self, weights, input_shapes, input_dtypes)
+        bind(
+            self,
+            weights,
+            input_shapes,
+            input_dtypes,
+            &BindOptions::default(),
+        )
+    }
+
+    /// Like [`Program::bind_typed`], with explicit [`BindOptions`].
+    pub fn bind_with(
+        &self,
+        weights: &Weights<'_>,
+        input_shapes: &HashMap<String, Vec<usize>>,
+        input_dtypes: &HashMap<String, DType>,
+        options: &BindOptions,
+    ) -> Result<Plan, Error> {
+        bind(self, weights, input_shapes, input_dtypes, options)
     }
 }
 
@@ -463,6 +525,7 @@ fn bind(
     weights: &Weights<'_>,
     input_shapes: &HashMap<String, Vec<usize>>,
     input_dtypes: &HashMap<String, DType>,
+    options: &BindOptions,
 ) -> Result<Plan, Error> {
     let nodes = prog.sym.nodes();
     let np_shape = prog.sym.is_np_shape();
@@ -711,22 +774,97 @@ fn bind(
         var_slot.insert(i, slot);
     }
 
+    // Fused chains (each runs at its last node's place).
+    let chains = if options.fuse {
+        let shape = |e: NodeEntry| {
+            known[e.node as usize][e.index as usize]
+                .full()
+                .map(<[usize]>::to_vec)
+                .unwrap_or_default()
+        };
+        let dtype = |e: NodeEntry| dtypes[e.node as usize][e.index as usize];
+        let constant = |e: NodeEntry| -> Option<Cow<'_, [f32]>> {
+            let n = &nodes[e.node as usize];
+            if !n.is_variable() {
+                return None;
+            }
+            match bindings.get(&n.name)? {
+                Binding::Weight => weights.get(&n.name).map(|w| Cow::Borrowed(&w.data[..])),
+                Binding::Initialized(v) => Some(Cow::Owned(vec![
+                    *v;
+                    numel(
+                        known[e.node as usize][0].full().unwrap_or(&[])
+                    )
+                ])),
+                Binding::Input => None,
+            }
+        };
+        crate::fuse::chains(&crate::fuse::Graph {
+            nodes,
+            kernels: &prog.kernels,
+            needed: &prog.needed,
+            outputs: &prog.outputs,
+            shape: &shape,
+            dtype: &dtype,
+            constant: &constant,
+            fold: options.fold,
+        })
+    } else {
+        Vec::new()
+    };
+    let fused_nodes = chains.iter().map(|c| c.nodes.len()).sum();
+    // Steps: (output node, inputs (None = unread), fused kernel, label).
+    let mut chain_of: HashMap<usize, usize> = HashMap::new();
+    for (k, c) in chains.iter().enumerate() {
+        for &n in &c.nodes {
+            chain_of.insert(n, k);
+        }
+    }
+    let mut chains: Vec<Option<crate::fuse::Chain>> = chains.into_iter().map(Some).collect();
+    type Spec = (
+        usize,
+        Vec<Option<NodeEntry>>,
+        Option<Box<dyn Kernel>>,
+        String,
+    );
+    let mut specs: Vec<Spec> = Vec::new();
+    for &i in &order {
+        let Some(kernel) = prog.kernels[i].as_ref() else {
+            continue;
+        };
+        match chain_of.get(&i) {
+            Some(&k) => {
+                let is_last = chains[k]
+                    .as_ref()
+                    .is_some_and(|c| c.nodes.last() == Some(&i));
+                if is_last && let Some(c) = chains[k].take() {
+                    specs.push((
+                        i,
+                        c.inputs.into_iter().map(Some).collect(),
+                        Some(c.kernel),
+                        c.label,
+                    ));
+                }
+            }
+            None => {
+                let unused = kernel.unused_inputs();
+                let ins = nodes[i]
+                    .inputs
+                    .iter()
+                    .enumerate()
+                    .map(|(pos, e)| (!unused.contains(&pos)).then_some(*e))
+                    .collect();
+                specs.push((i, ins, None, registry::canonical(&nodes[i].op).to_owned()));
+            }
+        }
+    }
+
     // Buffer plan: allocate outputs before a step, release inputs after
     // their last use; graph outputs live to the end.
-    let steps_nodes: Vec<usize> = order
-        .iter()
-        .copied()
-        .filter(|&i| prog.kernels[i].is_some())
-        .collect();
     let mut last_use: HashMap<(usize, usize), usize> = HashMap::new();
-    for (s, &i) in steps_nodes.iter().enumerate() {
-        let k = prog.kernels[i]
-            .as_ref()
-            .map_or(&[][..], |k| k.unused_inputs());
-        for (pos, e) in nodes[i].inputs.iter().enumerate() {
-            if !k.contains(&pos) {
-                last_use.insert((e.node as usize, e.index as usize), s);
-            }
+    for (s, spec) in specs.iter().enumerate() {
+        for e in spec.1.iter().flatten() {
+            last_use.insert((e.node as usize, e.index as usize), s);
         }
     }
     for e in &prog.outputs {
@@ -735,23 +873,19 @@ fn bind(
     let mut buffer_sizes: Vec<usize> = Vec::new();
     let mut free: Vec<usize> = Vec::new();
     let mut entry_slot: HashMap<(usize, usize), Slot> = HashMap::new();
-    let mut steps = Vec::with_capacity(steps_nodes.len());
-    for (s, &i) in steps_nodes.iter().enumerate() {
-        let node = &nodes[i];
-        let kernel = prog.kernels[i]
-            .as_ref()
-            .map_or(&[][..], |k| k.unused_inputs());
+    let mut steps = Vec::with_capacity(specs.len());
+    for (s, (i, spec_inputs, fused, label)) in specs.into_iter().enumerate() {
         let mut in_slots = Vec::new();
         let mut in_shapes = Vec::new();
         let mut in_dtypes = Vec::new();
-        for (pos, e) in node.inputs.iter().enumerate() {
-            let key = (e.node as usize, e.index as usize);
-            if kernel.contains(&pos) {
+        for e in &spec_inputs {
+            let Some(e) = e else {
                 in_slots.push(Slot::Unused);
                 in_shapes.push(Vec::new());
                 in_dtypes.push(DType::F32);
                 continue;
-            }
+            };
+            let key = (e.node as usize, e.index as usize);
             let slot = var_slot
                 .get(&key.0)
                 .copied()
@@ -805,6 +939,8 @@ fn bind(
         }
         steps.push(Step {
             node: i,
+            fused,
+            label,
             inputs: in_slots,
             input_shapes: in_shapes,
             input_dtypes: in_dtypes,
@@ -813,9 +949,9 @@ fn bind(
             output_dtypes: dtypes[i].clone(),
         });
         // Release buffers whose last use was this step.
-        let mut released: Vec<(usize, usize)> = node
-            .inputs
+        let mut released: Vec<(usize, usize)> = spec_inputs
             .iter()
+            .flatten()
             .map(|e| (e.node as usize, e.index as usize))
             .chain((0..known[i].len()).map(|k| (i, k)))
             .filter(|key| last_use.get(key) == Some(&s))
@@ -866,6 +1002,7 @@ fn bind(
         outputs,
         bindings,
         notes,
+        fused_nodes,
     })
 }
 
@@ -953,7 +1090,11 @@ impl<'p, 's, 'w> Executor<'p, 's, 'w> {
         }
         for step in &self.plan.steps {
             let node = &nodes[step.node];
-            let Some(kernel) = self.program.kernels[step.node].as_ref() else {
+            let Some(kernel) = step
+                .fused
+                .as_deref()
+                .or(self.program.kernels[step.node].as_deref())
+            else {
                 continue;
             };
             // Take the output buffers out so inputs can borrow the rest.
@@ -993,9 +1134,7 @@ impl<'p, 's, 'w> Executor<'p, 's, 'w> {
                 let started = self.profile.is_some().then(std::time::Instant::now);
                 let r = kernel.forward(&ins, &mut out_views);
                 if let (Some(t), Some(p)) = (started, self.profile.as_mut()) {
-                    let e = p
-                        .entry(registry::canonical(&node.op).to_owned())
-                        .or_default();
+                    let e = p.entry(step.label.clone()).or_default();
                     e.0 += 1;
                     e.1 += t.elapsed();
                 }
@@ -1015,7 +1154,11 @@ impl<'p, 's, 'w> Executor<'p, 's, 'w> {
             }
             result.map_err(|message| Error::Run {
                 node: node.name.clone(),
-                op: node.op.clone(),
+                op: if step.fused.is_some() {
+                    step.label.clone()
+                } else {
+                    node.op.clone()
+                },
                 message,
             })?;
         }

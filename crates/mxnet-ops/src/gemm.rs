@@ -36,7 +36,7 @@ impl<'a> Mat<'a> {
 }
 
 /// `c[m×n] = a[m×k] · b[k×n]` (or `c += a·b` when `accumulate`), with `c`
-/// row-major with row stride `ldc`.
+/// row-major with row stride `ldc`. Large products use the rayon pool.
 ///
 /// Panics if a view is smaller than its shape says (a bug in the caller, not
 /// a property of input files: shapes are checked by shape inference).
@@ -50,6 +50,37 @@ pub fn sgemm(
     c: &mut [f32],
     ldc: usize,
     accumulate: bool,
+) {
+    sgemm_with(m, n, k, a, b, c, ldc, accumulate, true);
+}
+
+/// [`sgemm`] on the calling thread only, for callers that already split the
+/// work over the pool (tiles of a convolution).
+#[allow(clippy::too_many_arguments)]
+pub fn sgemm_seq(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: Mat<'_>,
+    b: Mat<'_>,
+    c: &mut [f32],
+    ldc: usize,
+    accumulate: bool,
+) {
+    sgemm_with(m, n, k, a, b, c, ldc, accumulate, false);
+}
+
+#[allow(clippy::too_many_arguments)]
+fn sgemm_with(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: Mat<'_>,
+    b: Mat<'_>,
+    c: &mut [f32],
+    ldc: usize,
+    accumulate: bool,
+    parallel: bool,
 ) {
     if m == 0 || n == 0 {
         return;
@@ -70,10 +101,14 @@ pub fn sgemm(
         }
         return;
     }
-    if gemv(m, n, k, a, b, c, ldc, accumulate) {
+    if gemv(m, n, k, a, b, c, ldc, accumulate, parallel) {
         return;
     }
-    let threads = rayon::current_num_threads();
+    let threads = if parallel {
+        rayon::current_num_threads()
+    } else {
+        1
+    };
     let parallelism = if threads > 1 && m * n * k >= 1 << 18 {
         gemm::Parallelism::Rayon(threads)
     } else {
@@ -107,6 +142,57 @@ pub fn sgemm(
     }
 }
 
+/// [`sgemm_seq`] into a raw output: `c[i*ldc + j]` for `i < m`, `j < n`.
+///
+/// # Safety
+///
+/// `c` must be valid for reads and writes at every such index, and nothing
+/// else may access those elements during the call (other threads may use
+/// the elements in between, e.g. other column tiles of the same matrix).
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn sgemm_raw(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: Mat<'_>,
+    b: Mat<'_>,
+    c: *mut f32,
+    ldc: usize,
+    accumulate: bool,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(
+        a.fits(m, k) && b.fits(k, n) && k > 0 && ldc >= n,
+        "sgemm_raw: operand smaller than {m}x{k}x{n}"
+    );
+    // SAFETY: operands checked above; `c` is the caller's promise.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            c,
+            1,
+            ldc as isize,
+            accumulate,
+            a.data.as_ptr(),
+            a.cs as isize,
+            a.rs as isize,
+            b.data.as_ptr(),
+            b.cs as isize,
+            b.rs as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
 /// Matrix-vector products (one output column, or one output row, whose
 /// operands are contiguous vectors), which the `gemm` crate runs slowly:
 /// one dot product per output, rows in parallel for large matrices. Returns
@@ -121,6 +207,7 @@ fn gemv(
     c: &mut [f32],
     ldc: usize,
     accumulate: bool,
+    parallel: bool,
 ) -> bool {
     use rayon::prelude::*;
     // (rows, row stride of the matrix, the vector, its stride, output stride)
@@ -144,7 +231,7 @@ fn gemv(
     };
     if cs == 1 {
         let out = &mut c[..rows];
-        if rows * k >= 1 << 16 && rayon::current_num_threads() > 1 {
+        if parallel && rows * k >= 1 << 16 && rayon::current_num_threads() > 1 {
             out.par_iter_mut()
                 .enumerate()
                 .with_min_len(64)

@@ -39,6 +39,7 @@
 pub mod attrs;
 mod error;
 mod exec;
+mod fuse;
 pub mod gemm;
 pub mod kernel;
 mod ops;
@@ -46,5 +47,5 @@ pub mod registry;
 mod tensor;
 
 pub use error::{AttrError, Error, Unsupported};
-pub use exec::{Binding, Executor, Plan, Program, Weight, Weights};
+pub use exec::{BindOptions, Binding, Executor, Plan, Program, Weight, Weights};
 pub use tensor::{Tensor, numel, shape_str};

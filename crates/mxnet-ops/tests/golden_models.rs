@@ -11,7 +11,7 @@ use std::path::Path;
 
 use mxnet_format::params::ParamsFile;
 use mxnet_format::symbol::Symbol;
-use mxnet_ops::{Error, Executor, Program, Tensor, Weights};
+use mxnet_ops::{BindOptions, Error, Executor, Program, Tensor, Weights};
 
 #[path = "../../../tests/support/fixtures.rs"]
 mod support;
@@ -20,17 +20,23 @@ use support::{close_to_mxnet, fixture_models};
 /// Models that need ops not implemented yet; the test fails when one passes.
 const KNOWN_GAPS: &[&str] = &[];
 
-fn run_model(sym_path: &Path, params_path: &Path, io_path: &Path) -> Result<usize, String> {
-    let sym = Symbol::open(sym_path).unwrap();
-    let params = ParamsFile::open(params_path).unwrap();
-    let io = ParamsFile::open(io_path).unwrap();
-    let weights = Weights::from_params(&params).unwrap();
-    let program = Program::compile(&sym, None).map_err(|e| match e {
+/// Outputs, output names, the inputs given, nodes that ran fused.
+type Run = (Vec<Tensor>, Vec<String>, HashMap<String, Tensor>, usize);
+
+/// Runs a fixture model with the given plan options: its outputs, its
+/// output names, the inputs given and how many nodes ran fused.
+fn outputs(
+    sym: &Symbol,
+    weights: &Weights<'_>,
+    io: &ParamsFile,
+    options: BindOptions,
+) -> Result<Run, String> {
+    let program = Program::compile(sym, None).map_err(|e| match e {
         Error::Unsupported(_) => format!("unsupported: {e}"),
         e => format!("compile: {e}"),
     })?;
     let mut values = HashMap::new();
-    for name in program.free_variables(&weights) {
+    for name in program.free_variables(weights) {
         if let Some(e) = io.get_by_name(&name) {
             values.insert(name, Tensor::from_array(&e.array).unwrap());
         }
@@ -40,10 +46,25 @@ fn run_model(sym_path: &Path, params_path: &Path, io_path: &Path) -> Result<usiz
         .map(|(k, v): (&String, &Tensor)| (k.clone(), v.shape.clone()))
         .collect();
     let plan = program
-        .bind(&weights, &shapes)
+        .bind_with(weights, &shapes, &HashMap::new(), &options)
         .map_err(|e| format!("bind: {e}"))?;
-    let mut exec = Executor::new(&program, &weights, plan);
+    let fused = plan.fused_nodes();
+    let mut exec = Executor::new(&program, weights, plan);
     let outs = exec.run(&values).map_err(|e| format!("run: {e}"))?;
+    Ok((outs, program.output_names().to_vec(), values, fused))
+}
+
+fn run_model(
+    sym_path: &Path,
+    params_path: &Path,
+    io_path: &Path,
+    options: BindOptions,
+) -> Result<usize, String> {
+    let sym = Symbol::open(sym_path).unwrap();
+    let params = ParamsFile::open(params_path).unwrap();
+    let io = ParamsFile::open(io_path).unwrap();
+    let weights = Weights::from_params(&params).unwrap();
+    let (outs, names, values, _) = outputs(&sym, &weights, &io, options)?;
     // Outputs by MXNet's name; files that name them otherwise (the spec's
     // Gluon examples call theirs `output`) are matched by position.
     let others: Vec<String> = io
@@ -52,7 +73,7 @@ fn run_model(sym_path: &Path, params_path: &Path, io_path: &Path) -> Result<usiz
         .filter(|n| !values.contains_key(n) && !n.ends_with("_label"))
         .collect();
     let mut compared = 0;
-    for (k, (name, out)) in program.output_names().iter().zip(&outs).enumerate() {
+    for (k, (name, out)) in names.iter().zip(&outs).enumerate() {
         let want = match io.get_by_name(name) {
             Some(w) => w,
             None if others.len() == outs.len() => io.get_by_name(&others[k]).unwrap(),
@@ -75,8 +96,30 @@ fn run_model(sym_path: &Path, params_path: &Path, io_path: &Path) -> Result<usiz
     Ok(compared)
 }
 
+const FUSED: BindOptions = BindOptions {
+    fuse: true,
+    fold: true,
+};
+const UNFOLDED: BindOptions = BindOptions {
+    fuse: true,
+    fold: false,
+};
+const UNFUSED: BindOptions = BindOptions {
+    fuse: false,
+    fold: false,
+};
+
 #[test]
 fn every_fixture_model_matches_mxnet() {
+    every_model_matches_mxnet(FUSED);
+}
+
+#[test]
+fn every_fixture_model_matches_mxnet_unfused() {
+    every_model_matches_mxnet(UNFUSED);
+}
+
+fn every_model_matches_mxnet(options: BindOptions) {
     let models = fixture_models(&["models", "spec-examples", "nets"]);
     assert!(models.len() >= 40, "only {} models", models.len());
     let mut failures = Vec::new();
@@ -84,13 +127,70 @@ fn every_fixture_model_matches_mxnet() {
     for m in &models {
         let name = m.symbol.file_name().unwrap().to_string_lossy().into_owned();
         let gap = KNOWN_GAPS.iter().any(|g| name.starts_with(g));
-        match run_model(&m.symbol, &m.params, &m.io) {
+        match run_model(&m.symbol, &m.params, &m.io, options.clone()) {
             Ok(_) if gap => failures.push(format!("{name} passes: remove it from KNOWN_GAPS")),
             Ok(_) => passed += 1,
             Err(_) if gap => {}
             Err(e) => failures.push(format!("{name}: {e}")),
         }
     }
-    eprintln!("{passed} models match MXNet");
+    eprintln!("{passed} models match MXNet ({options:?})");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Fused plans compute what unfused ones do: every output of every fixture
+/// model within 1e-5 of the unfused value, relative to the output's
+/// largest magnitude, with BatchNorm folded into the weights and with it
+/// applied after the GEMM; and the CNN nets do fuse.
+#[test]
+fn fused_plans_match_unfused_plans() {
+    let mut failures = Vec::new();
+    let mut fused_models = 0;
+    for m in fixture_models(&["models", "spec-examples", "nets"]) {
+        let name = m.symbol.file_name().unwrap().to_string_lossy().into_owned();
+        let sym = Symbol::open(&m.symbol).unwrap();
+        let params = ParamsFile::open(&m.params).unwrap();
+        let io = ParamsFile::open(&m.io).unwrap();
+        let weights = Weights::from_params(&params).unwrap();
+        let (plain, _, _, none) = outputs(&sym, &weights, &io, UNFUSED).unwrap();
+        let (fused, _, _, count) = outputs(&sym, &weights, &io, FUSED).unwrap();
+        let (unfolded, _, _, same) = outputs(&sym, &weights, &io, UNFOLDED).unwrap();
+        assert_eq!(none, 0);
+        assert_eq!(count, same);
+        if count > 0 {
+            fused_models += 1;
+        }
+        let is_cnn = [
+            "resnet",
+            "mobilenet",
+            "vgg",
+            "inception",
+            "densenet",
+            "squeezenet",
+        ]
+        .iter()
+        .any(|n| name.starts_with(n));
+        if m.dir == "nets" && is_cnn && count == 0 {
+            failures.push(format!("{name}: nothing fused"));
+        }
+        let pairs = fused.iter().zip(&plain).chain(unfolded.iter().zip(&plain));
+        for (k, (a, b)) in pairs.enumerate() {
+            assert_eq!(a.shape, b.shape);
+            let scale = b.data.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-30);
+            let worst = a
+                .data
+                .iter()
+                .zip(&b.data)
+                .map(|(x, y)| (x - y).abs() / scale)
+                .fold(0f32, f32::max);
+            if worst.is_nan() || worst > 1e-5 {
+                failures.push(format!(
+                    "{name} output {k}: fused differs by {worst:e} of its scale"
+                ));
+            }
+        }
+    }
+    eprintln!("{fused_models} models have fused steps");
+    assert!(fused_models >= 15, "only {fused_models} models fuse");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -12,7 +12,16 @@ use crate::error::AttrError;
 use crate::kernel::{In, Kernel, Out, expect_inputs};
 use crate::registry::OpEntry;
 
+use super::epilogue::Post;
 use super::util::{axis, par_rows};
+
+/// out = f(x·s + t), one loop per `f` so it vectorises.
+#[inline(always)]
+fn affine(out: &mut [f32], x: &[f32], s: f32, t: f32, f: impl Fn(f32) -> f32) {
+    for (o, &v) in out.iter_mut().zip(x) {
+        *o = f(v * s + t);
+    }
+}
 
 pub(crate) static OPS: &[OpEntry] = &[
     OpEntry {
@@ -41,19 +50,49 @@ pub(crate) static OPS: &[OpEntry] = &[
     },
 ];
 
-#[derive(Debug)]
-struct BatchNorm {
-    eps: f64,
-    fix_gamma: bool,
-    axis: i64,
+/// A parsed BatchNorm node, with the activation a fused step applies after
+/// it (`Post::Identity` for the op itself).
+#[derive(Debug, Clone)]
+pub(crate) struct BatchNorm {
+    pub eps: f64,
+    pub fix_gamma: bool,
+    pub axis: i64,
+    pub post: Post,
 }
 
 fn build(a: &Attrs<'_>) -> Result<Box<dyn Kernel>, AttrError> {
-    Ok(Box::new(BatchNorm {
+    Ok(Box::new(parse(a)?))
+}
+
+/// The attributes of a BatchNorm node.
+pub(crate) fn parse(a: &Attrs<'_>) -> Result<BatchNorm, AttrError> {
+    Ok(BatchNorm {
         eps: a.float("eps", 1e-3)?,
         fix_gamma: a.bool("fix_gamma", true)?,
         axis: a.int("axis", 1)?,
-    }))
+        post: Post::Identity,
+    })
+}
+
+impl BatchNorm {
+    /// Per channel (scale, shift) with y = x·scale + shift, computed in f32
+    /// exactly as the standalone op does.
+    pub(crate) fn scale_shift(
+        &self,
+        gamma: &[f32],
+        beta: &[f32],
+        mean: &[f32],
+        var: &[f32],
+    ) -> (Vec<f32>, Vec<f32>) {
+        let eps = self.eps as f32;
+        (0..mean.len())
+            .map(|i| {
+                let g = if self.fix_gamma { 1.0 } else { gamma[i] };
+                let inv = 1.0 / (var[i] + eps).sqrt();
+                (g * inv, beta[i] - mean[i] * g * inv)
+            })
+            .unzip()
+    }
 }
 
 impl Kernel for BatchNorm {
@@ -91,27 +130,23 @@ impl Kernel for BatchNorm {
         let ax = axis(self.axis, x.shape.len())?;
         let c = x.shape[ax];
         let inner: usize = x.shape[ax + 1..].iter().product();
-        // Per channel: y = x·scale + shift, computed in f32 as MXNet does.
-        let (gamma, beta, mean, var) = (
+        // Per channel: y = x·scale + shift, computed in f32 as MXNet does,
+        // then the fused activation (if any) in the same pass.
+        let (scale, shift) = self.scale_shift(
             inputs[1].data,
             inputs[2].data,
             inputs[3].data,
             inputs[4].data,
         );
-        let eps = self.eps as f32;
-        let params: Vec<(f32, f32)> = (0..c)
-            .map(|i| {
-                let g = if self.fix_gamma { 1.0 } else { gamma[i] };
-                let inv = 1.0 / (var[i] + eps).sqrt();
-                (g * inv, beta[i] - mean[i] * g * inv)
-            })
-            .collect();
         let xd = x.data;
+        let post = self.post;
         par_rows(outputs[0].data, inner.max(1), |row, out| {
-            let (scale, shift) = params[row % c];
+            let (s, t) = (scale[row % c], shift[row % c]);
             let src = &xd[row * inner..row * inner + out.len()];
-            for (o, &v) in out.iter_mut().zip(src) {
-                *o = v * scale + shift;
+            match post {
+                Post::Identity => affine(out, src, s, t, |v| v),
+                Post::Relu => affine(out, src, s, t, |v| Post::Relu.apply(v)),
+                Post::Clip(lo, hi) => affine(out, src, s, t, move |v| Post::Clip(lo, hi).apply(v)),
             }
         });
         Ok(())

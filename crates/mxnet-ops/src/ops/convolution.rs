@@ -12,11 +12,12 @@ use rayon::prelude::*;
 
 use crate::attrs::Attrs;
 use crate::error::AttrError;
-use crate::gemm::{Mat, sgemm};
+use crate::gemm::{Mat, sgemm_raw};
 use crate::kernel::{In, Kernel, Out, expect_inputs};
 use crate::registry::OpEntry;
 use crate::tensor::shape_str;
 
+use super::epilogue::Epilogue;
 use super::util::per_axis;
 
 pub(crate) static OPS: &[OpEntry] = &[OpEntry {
@@ -108,7 +109,8 @@ impl Window {
     }
 }
 
-#[derive(Debug)]
+/// A parsed `Convolution` node.
+#[derive(Debug, Clone)]
 pub(crate) struct Convolution {
     pub win: Window,
     pub num_filter: usize,
@@ -117,6 +119,11 @@ pub(crate) struct Convolution {
 }
 
 fn build(a: &Attrs<'_>) -> Result<Box<dyn Kernel>, AttrError> {
+    Ok(Box::new(parse(a)?))
+}
+
+/// The attributes of a `Convolution` node.
+pub(crate) fn parse(a: &Attrs<'_>) -> Result<Convolution, AttrError> {
     let win = Window::parse(a)?;
     let layout = a.string("layout", "None");
     let expected = ["NCW", "NCHW", "NCDHW"][win.nd - 1];
@@ -128,12 +135,12 @@ fn build(a: &Attrs<'_>) -> Result<Box<dyn Kernel>, AttrError> {
         });
     }
     let groups = a.count("num_group", 1)?.max(1);
-    Ok(Box::new(Convolution {
+    Ok(Convolution {
         win,
         num_filter: a.req_count("num_filter")?,
         groups,
         no_bias: a.bool("no_bias", false)?,
-    }))
+    })
 }
 
 impl Kernel for Convolution {
@@ -187,7 +194,7 @@ impl Kernel for Convolution {
             inputs[0].shape,
             inputs[0].data,
             inputs[1].data,
-            bias,
+            &Epilogue::bias(bias),
             outputs[0].shape,
             outputs[0].data,
         );
@@ -195,55 +202,100 @@ impl Kernel for Convolution {
     }
 }
 
-/// im2col over three spatial axes: `col[(c, kd, kh, kw), (od, oh, ow)]` for
-/// `channels` channels of one image.
+/// The output positions of a column tile, as runs along the innermost
+/// output axis: `(d, h, w0, w1)` covers positions `(d, h, w0..w1)`.
+fn tile_runs(out: [usize; 3], j0: usize, j1: usize) -> Vec<(usize, usize, usize, usize)> {
+    let [_, oh, ow] = out;
+    let mut runs = Vec::with_capacity((j1 - j0) / ow.max(1) + 2);
+    let mut j = j0;
+    while j < j1 {
+        let (row, w0) = (j / ow, j % ow);
+        let w1 = ow.min(w0 + (j1 - j));
+        runs.push((row / oh, row % oh, w0, w1));
+        j += w1 - w0;
+    }
+    runs
+}
+
+/// For one kernel offset along an axis of input size `input`: the output
+/// indices `lo..hi` whose input index `o·stride + off` is inside the input.
+fn valid_range(off: isize, stride: usize, input: usize, out: usize) -> (usize, usize) {
+    let lo = if off < 0 {
+        ((-off) as usize).div_ceil(stride)
+    } else {
+        0
+    };
+    let hi = if (input as isize) > off {
+        ((input as isize - off) as usize).div_ceil(stride).min(out)
+    } else {
+        0
+    };
+    (lo.min(hi), hi)
+}
+
+/// im2col of the output positions `j0..j1` (flattened over the output's
+/// spatial axes) for `channels` channels of one image:
+/// `col[(c, kd, kh, kw) · (j1 − j0) + j − j0]`. Each run of an output row is
+/// a copy (stride 1) or a strided gather between zero-filled borders, with
+/// no per-element branches.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn im2col(
+pub(crate) fn im2col_tile(
     win: &Window,
     x: &[f32],
     channels: usize,
     input: [usize; 3],
     out: [usize; 3],
+    j0: usize,
+    j1: usize,
     col: &mut [f32],
+    parallel: bool,
 ) {
     let [id, ih, iw] = input;
-    let [od, oh, ow] = out;
     let [kd, kh, kw] = win.kernel;
-    let osp = od * oh * ow;
+    let nt = j1 - j0;
+    let runs = tile_runs(out, j0, j1);
     let rows_per_channel = kd * kh * kw;
+    let sw = win.stride[2];
     let fill = |(c, rows): (usize, &mut [f32])| {
         let xc = &x[c * id * ih * iw..(c + 1) * id * ih * iw];
-        for (r, row) in rows.chunks_mut(osp).enumerate() {
+        for (r, row) in rows.chunks_mut(nt).enumerate() {
             let (zd, rem) = (r / (kh * kw), r % (kh * kw));
             let (zh, zw) = (rem / kw, rem % kw);
+            let off = (zw * win.dilate[2]) as isize - win.pad[2] as isize;
+            let (lo, hi) = valid_range(off, sw, iw, out[2]);
             let mut o = 0;
-            for d in 0..od {
+            for &(d, h, w0, w1) in &runs {
+                let dst = &mut row[o..o + (w1 - w0)];
+                o += w1 - w0;
                 let zi = (d * win.stride[0] + zd * win.dilate[0]) as isize - win.pad[0] as isize;
-                for h in 0..oh {
-                    let yi =
-                        (h * win.stride[1] + zh * win.dilate[1]) as isize - win.pad[1] as isize;
-                    let inside_dh = zi >= 0 && (zi as usize) < id && yi >= 0 && (yi as usize) < ih;
-                    let base = if inside_dh {
-                        (zi as usize * ih + yi as usize) * iw
+                let yi = (h * win.stride[1] + zh * win.dilate[1]) as isize - win.pad[1] as isize;
+                if zi < 0 || zi as usize >= id || yi < 0 || yi as usize >= ih {
+                    dst.fill(0.0);
+                    continue;
+                }
+                let src = &xc[(zi as usize * ih + yi as usize) * iw..][..iw];
+                let (a, b) = (lo.clamp(w0, w1), hi.clamp(w0, w1));
+                dst[..a - w0].fill(0.0);
+                dst[b.max(a) - w0..].fill(0.0);
+                if a < b {
+                    let first = (a * sw) as isize + off;
+                    let part = &mut dst[a - w0..b - w0];
+                    if sw == 1 {
+                        part.copy_from_slice(&src[first as usize..first as usize + (b - a)]);
                     } else {
-                        0
-                    };
-                    for w in 0..ow {
-                        let xi =
-                            (w * win.stride[2] + zw * win.dilate[2]) as isize - win.pad[2] as isize;
-                        row[o] = if inside_dh && xi >= 0 && (xi as usize) < iw {
-                            xc[base + xi as usize]
-                        } else {
-                            0.0
-                        };
-                        o += 1;
+                        for (p, v) in part
+                            .iter_mut()
+                            .zip(src[first as usize..].iter().step_by(sw))
+                        {
+                            *p = *v;
+                        }
                     }
                 }
             }
         }
     };
-    let per_channel = rows_per_channel * osp;
-    if col.len() >= 1 << 16 {
+    let per_channel = rows_per_channel * nt;
+    if parallel && channels > 1 && channels * per_channel >= 1 << 16 {
         col[..channels * per_channel]
             .par_chunks_mut(per_channel)
             .enumerate()
@@ -258,13 +310,14 @@ pub(crate) fn im2col(
 
 /// Depthwise convolution (one filter per group and one channel per group,
 /// the MobileNet case) computed directly: per plane, per kernel tap, a
-/// vectorisable pass over each output row.
+/// vectorisable pass over each output row; then the epilogue on the plane
+/// while it is in cache.
 #[allow(clippy::too_many_arguments)]
 fn depthwise(
     win: &Window,
     x: &[f32],
     w: &[f32],
-    bias: Option<&[f32]>,
+    epi: &Epilogue<'_>,
     c: usize,
     input: [usize; 3],
     out: [usize; 3],
@@ -276,11 +329,12 @@ fn depthwise(
     let (sh, sw) = (win.stride[1], win.stride[2]);
     let (dh, dw) = (win.dilate[1], win.dilate[2]);
     let (ph, pw) = (win.pad[1] as isize, win.pad[2] as isize);
+    let osp = oh * ow;
     let plane = |(p, yp): (usize, &mut [f32])| {
         let ch = p % c;
         let xp = &x[p * ih * iw..(p + 1) * ih * iw];
         let wp = &w[ch * kh * kw..(ch + 1) * kh * kw];
-        yp.fill(bias.map_or(0.0, |b| b[ch]));
+        yp.fill(0.0);
         for (r, yrow) in yp.chunks_mut(ow).enumerate() {
             for i in 0..kh {
                 let iy = (r * sh + i * dh) as isize - ph;
@@ -291,36 +345,29 @@ fn depthwise(
                 for j in 0..kw {
                     let wv = wp[i * kw + j];
                     let off = (j * dw) as isize - pw;
-                    // Output columns whose input column off + o*sw is inside the row.
-                    let lo = if off < 0 {
-                        ((-off) as usize).div_ceil(sw)
-                    } else {
-                        0
-                    };
-                    let hi = if (iw as isize) > off {
-                        (((iw as isize - off) as usize).div_ceil(sw)).min(ow)
-                    } else {
-                        0
-                    };
+                    let (lo, hi) = valid_range(off, sw, iw, ow);
                     if lo >= hi {
                         continue;
                     }
+                    let start = (lo as isize * sw as isize + off) as usize;
                     if sw == 1 {
-                        let start = (lo as isize + off) as usize;
                         let src = &xrow[start..start + (hi - lo)];
                         for (o, &v) in yrow[lo..hi].iter_mut().zip(src) {
                             *o += wv * v;
                         }
                     } else {
-                        for (k, o) in yrow[lo..hi].iter_mut().enumerate() {
-                            *o += wv * xrow[(((lo + k) * sw) as isize + off) as usize];
+                        for (o, &v) in yrow[lo..hi]
+                            .iter_mut()
+                            .zip(xrow[start..].iter().step_by(sw))
+                        {
+                            *o += wv * v;
                         }
                     }
                 }
             }
         }
+        epi.apply(ch, yp, p * osp);
     };
-    let osp = oh * ow;
     if y.len() >= 1 << 14 {
         y.par_chunks_mut(osp).enumerate().for_each(plane);
     } else {
@@ -328,14 +375,70 @@ fn depthwise(
     }
 }
 
+/// Bytes of im2col columns per tile: the tile and the GEMM's packed panels
+/// stay in the L2 cache, and the epilogue finds the output tile there too.
+const COL_TILE_BYTES: usize = 512 << 10;
+
+/// Columns (output positions) per tile for a GEMM of depth `klen` over
+/// `osp` positions: a multiple of 16 (one AVX-512 vector), at least 64,
+/// and the whole image when that is at most 1.5 tiles.
+fn tile_cols(klen: usize, osp: usize) -> usize {
+    let nt = (COL_TILE_BYTES / (4 * klen.max(1))) / 16 * 16;
+    let nt = nt.max(64);
+    if osp * 2 <= nt * 3 { osp } else { nt }
+}
+
+/// A pointer that may cross threads; users guarantee disjoint access.
+#[derive(Clone, Copy)]
+struct SendPtr(*mut f32);
+// SAFETY: only used to write disjoint tiles of one output from several
+// threads (see `conv_forward`).
+unsafe impl Send for SendPtr {}
+// SAFETY: as above.
+unsafe impl Sync for SendPtr {}
+
+impl SendPtr {
+    /// The pointer (a method, so closures capture the whole `SendPtr`).
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
+/// Forward convolution of `x` (N, C, *spatial) with `w` into `y`, then the
+/// epilogue (`Epilogue::bias` for a plain convolution).
+///
+/// Depthwise convolutions run directly ([`depthwise`]). Others are GEMMs
+/// over tiles of output positions: im2col of the tile into a per-thread
+/// scratch buffer (none for a 1×1, stride-1, unpadded convolution, which
+/// reads the input in place), the GEMM into the output, the epilogue on the
+/// output tile while it is in cache. Tiles of all images and groups run in
+/// parallel; when there are fewer tiles than twice the threads, the filters
+/// are split instead (one im2col, filter blocks in parallel).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn conv_forward(
     conv: &Convolution,
     xshape: &[usize],
     x: &[f32],
     w: &[f32],
-    bias: Option<&[f32]>,
+    epi: &Epilogue<'_>,
     yshape: &[usize],
     y: &mut [f32],
+) {
+    conv_tiled(conv, xshape, x, w, epi, yshape, y, None);
+}
+
+/// [`conv_forward`] with the columns per tile given (tests), or chosen by
+/// [`tile_cols`].
+#[allow(clippy::too_many_arguments)]
+fn conv_tiled(
+    conv: &Convolution,
+    xshape: &[usize],
+    x: &[f32],
+    w: &[f32],
+    epi: &Epilogue<'_>,
+    yshape: &[usize],
+    y: &mut [f32],
+    cols: Option<usize>,
 ) {
     let win = &conv.win;
     let (n, c, f, g) = (xshape[0], xshape[1], conv.num_filter, conv.groups);
@@ -345,36 +448,110 @@ pub(crate) fn conv_forward(
     let osp: usize = out.iter().product();
     let (cg, fg) = (c / g, f / g);
     let klen = cg * win.window_len();
+    assert!(
+        x.len() >= n * c * isp && y.len() >= n * f * osp && w.len() >= f * klen,
+        "conv_forward: buffers smaller than their shapes"
+    );
     if g == c && f == c && win.kernel[0] == 1 && win.stride[0] == 1 && win.pad[0] == 0 {
-        depthwise(win, x, w, bias, c, input, out, y);
+        depthwise(win, x, w, epi, c, input, out, y);
+        return;
+    }
+    if n == 0 || f == 0 || osp == 0 {
+        return;
+    }
+    if klen == 0 {
+        // No input channels: the output is the epilogue of zeros.
+        y.fill(0.0);
+        for (p, plane) in y[..n * f * osp].chunks_mut(osp).enumerate() {
+            epi.apply(p % f, plane, p * osp);
+        }
         return;
     }
     let direct = win.window_len() == 1 && win.stride == [1; 3] && win.pad == [0; 3];
-    let scratch = if direct { 0 } else { klen * osp };
-    super::util::with_scratch(scratch, |col| {
-        for b in 0..n {
-            for gi in 0..g {
-                let xg = &x[(b * c + gi * cg) * isp..(b * c + (gi + 1) * cg) * isp];
-                let wg = &w[gi * fg * klen..(gi + 1) * fg * klen];
-                let yg = &mut y[(b * f + gi * fg) * osp..(b * f + (gi + 1) * fg) * osp];
-                let rhs = if direct {
-                    Mat::rows(xg, osp)
-                } else {
-                    im2col(win, xg, cg, input, out, col);
-                    Mat::rows(col, osp)
-                };
-                match bias {
-                    Some(bv) => {
-                        for (fi, row) in yg.chunks_mut(osp).enumerate() {
-                            row.fill(bv[gi * fg + fi]);
-                        }
-                        sgemm(fg, osp, klen, Mat::rows(wg, klen), rhs, yg, osp, true);
-                    }
-                    None => sgemm(fg, osp, klen, Mat::rows(wg, klen), rhs, yg, osp, false),
-                }
+    let threads = rayon::current_num_threads();
+    let nt = cols.unwrap_or_else(|| tile_cols(klen, osp)).max(1);
+    let tiles = osp.div_ceil(nt);
+    let items = n * g * tiles;
+    let yp = SendPtr(y.as_mut_ptr());
+    // One tile: im2col (unless direct), GEMM of filter rows f0..f1 of the
+    // group, epilogue.
+    let tile = |b: usize, gi: usize, j0: usize, j1: usize, f0: usize, f1: usize, col: &[f32]| {
+        let xg = &x[(b * c + gi * cg) * isp..(b * c + (gi + 1) * cg) * isp];
+        let wg = &w[(gi * fg + f0) * klen..(gi * fg + f1) * klen];
+        let rhs = if direct {
+            Mat {
+                data: &xg[j0..],
+                rs: isp,
+                cs: 1,
+            }
+        } else {
+            Mat::rows(col, j1 - j0)
+        };
+        let base = (b * f + gi * fg + f0) * osp + j0;
+        // SAFETY: the tile covers rows f0..f1 of this image and group and
+        // columns j0..j1, inside `y` (asserted above); the callers give each
+        // (image, group, rows, columns) block to exactly one task.
+        unsafe {
+            sgemm_raw(
+                f1 - f0,
+                j1 - j0,
+                klen,
+                Mat::rows(wg, klen),
+                rhs,
+                yp.get().add(base),
+                osp,
+                false,
+            );
+        }
+        if !epi.is_identity() {
+            for fi in f0..f1 {
+                let off = (b * f + gi * fg + fi) * osp + j0;
+                // SAFETY: one row of the tile this task owns.
+                let row = unsafe { std::slice::from_raw_parts_mut(yp.get().add(off), j1 - j0) };
+                epi.apply(gi * fg + fi, row, off);
             }
         }
-    });
+    };
+    let col_len = |j0: usize, j1: usize| if direct { 0 } else { klen * (j1 - j0) };
+    let split_filters = threads > 1 && items < 2 * threads && fg >= 32;
+    if !split_filters {
+        let run = |item: usize| {
+            let (bg, t) = (item / tiles, item % tiles);
+            let (b, gi) = (bg / g, bg % g);
+            let (j0, j1) = (t * nt, ((t + 1) * nt).min(osp));
+            super::util::with_scratch(col_len(j0, j1), |col| {
+                if !direct {
+                    let xg = &x[(b * c + gi * cg) * isp..(b * c + (gi + 1) * cg) * isp];
+                    im2col_tile(win, xg, cg, input, out, j0, j1, col, items == 1);
+                }
+                tile(b, gi, j0, j1, 0, fg, col);
+            });
+        };
+        if threads > 1 && items > 1 {
+            (0..items).into_par_iter().for_each(run);
+        } else {
+            (0..items).for_each(run);
+        }
+        return;
+    }
+    // Few tiles: blocks of filters in parallel over a shared im2col.
+    let blocks = (2 * threads).min(fg / 16).max(1);
+    let rows = fg.div_ceil(blocks).div_ceil(16) * 16;
+    for b in 0..n {
+        for gi in 0..g {
+            let xg = &x[(b * c + gi * cg) * isp..(b * c + (gi + 1) * cg) * isp];
+            super::util::with_scratch(col_len(0, osp), |col| {
+                if !direct {
+                    im2col_tile(win, xg, cg, input, out, 0, osp, col, true);
+                }
+                let col = &*col;
+                (0..fg.div_ceil(rows)).into_par_iter().for_each(|blk| {
+                    let (f0, f1) = (blk * rows, ((blk + 1) * rows).min(fg));
+                    tile(b, gi, 0, osp, f0, f1, col);
+                });
+            });
+        }
+    }
 }
 
 #[cfg(test)]
@@ -428,6 +605,67 @@ mod tests {
     }
 
     #[test]
+    fn gemm_path_in_tiles_matches_a_naive_convolution() {
+        // (channels, filters, groups, kernel, stride, dilate, pad, h, w)
+        for (c, f, g, k, stride, dilate, pad, h, wd) in [
+            (3, 8, 1, 3, 1, 1, 1, 9, 11),
+            (4, 6, 2, 3, 2, 1, 1, 10, 7),
+            (5, 7, 1, 1, 1, 1, 0, 6, 9),
+            (5, 7, 1, 1, 2, 1, 0, 9, 9),
+            (2, 4, 1, 3, 1, 2, 2, 8, 8),
+            (3, 4, 1, 5, 3, 1, 2, 13, 12),
+            (2, 3, 1, 2, 1, 1, 0, 3, 2),
+            // Enough filters to split them over threads.
+            (3, 64, 1, 3, 1, 1, 1, 4, 4),
+            (8, 96, 2, 1, 1, 1, 0, 3, 3),
+        ] {
+            let conv = Convolution {
+                win: Window {
+                    nd: 2,
+                    kernel: [1, k, k],
+                    stride: [1, stride, stride],
+                    dilate: [1, dilate, dilate],
+                    pad: [0, pad, pad],
+                },
+                num_filter: f,
+                groups: g,
+                no_bias: false,
+            };
+            let xs = [2, c, h, wd];
+            let x: Vec<f32> = (0..2 * c * h * wd)
+                .map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0)
+                .collect();
+            let w: Vec<f32> = (0..f * (c / g) * k * k)
+                .map(|i| ((i * 13 % 17) as f32 - 8.0) / 8.0)
+                .collect();
+            let b: Vec<f32> = (0..f).map(|i| i as f32 * 0.1 - 0.2).collect();
+            let (ys, want) = naive(&conv, &xs, &x, &w, &b);
+            for cols in [None, Some(1), Some(5), Some(16)] {
+                let mut got = vec![f32::NAN; want.len()];
+                let epi = Epilogue::bias(Some(&b));
+                conv_tiled(&conv, &xs, &x, &w, &epi, &ys, &mut got, cols);
+                for (i, (a, e)) in got.iter().zip(&want).enumerate() {
+                    assert!(
+                        (a - e).abs() < 1e-4,
+                        "c {c} f {f} g {g} k {k} s {stride} d {dilate} p {pad} tile {cols:?} [{i}]: {a} vs {e}"
+                    );
+                }
+                // With a residual and relu in the epilogue.
+                let res: Vec<f32> = (0..want.len()).map(|i| (i % 7) as f32 - 3.0).collect();
+                let epi = Epilogue {
+                    residual: Some(&res),
+                    post: super::super::epilogue::Post::Relu,
+                    ..Epilogue::bias(Some(&b))
+                };
+                conv_tiled(&conv, &xs, &x, &w, &epi, &ys, &mut got, cols);
+                for ((a, e), r) in got.iter().zip(&want).zip(&res) {
+                    assert!((a - (e + r).max(0.0)).abs() < 1e-4);
+                }
+            }
+        }
+    }
+
+    #[test]
     fn depthwise_path_matches_a_naive_convolution() {
         for (stride, dilate, pad, k) in [
             (1, 1, 1, 3),
@@ -460,7 +698,7 @@ mod tests {
             let b: Vec<f32> = (0..c).map(|i| i as f32 * 0.1).collect();
             let (ys, want) = naive(&conv, &xs, &x, &w, &b);
             let mut got = vec![0f32; want.len()];
-            conv_forward(&conv, &xs, &x, &w, Some(&b), &ys, &mut got);
+            conv_forward(&conv, &xs, &x, &w, &Epilogue::bias(Some(&b)), &ys, &mut got);
             for (a, e) in got.iter().zip(&want) {
                 assert!(
                     (a - e).abs() < 1e-4,

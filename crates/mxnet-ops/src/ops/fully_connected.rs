@@ -9,6 +9,8 @@ use crate::error::AttrError;
 use crate::gemm::{Mat, sgemm};
 use crate::kernel::{In, Kernel, Out, expect_inputs};
 use crate::registry::OpEntry;
+
+use super::epilogue::{Epilogue, Post};
 use crate::tensor::{numel, shape_str};
 
 pub(crate) static OPS: &[OpEntry] = &[OpEntry {
@@ -18,24 +20,30 @@ pub(crate) static OPS: &[OpEntry] = &[OpEntry {
     summary: "dense layer, flatten or last-axis",
 }];
 
-#[derive(Debug)]
-struct FullyConnected {
-    num_hidden: usize,
-    no_bias: bool,
-    flatten: bool,
+/// A parsed `FullyConnected` node.
+#[derive(Debug, Clone)]
+pub(crate) struct FullyConnected {
+    pub num_hidden: usize,
+    pub no_bias: bool,
+    pub flatten: bool,
 }
 
 fn build(a: &Attrs<'_>) -> Result<Box<dyn Kernel>, AttrError> {
-    Ok(Box::new(FullyConnected {
+    Ok(Box::new(parse(a)?))
+}
+
+/// The attributes of a `FullyConnected` node.
+pub(crate) fn parse(a: &Attrs<'_>) -> Result<FullyConnected, AttrError> {
+    Ok(FullyConnected {
         num_hidden: a.req_count("num_hidden")?,
         no_bias: a.bool("no_bias", false)?,
         flatten: a.bool("flatten", true)?,
-    }))
+    })
 }
 
 impl FullyConnected {
     /// (rows, K) of the data matrix.
-    fn dims(&self, x: &[usize]) -> (usize, usize) {
+    pub(crate) fn dims(&self, x: &[usize]) -> (usize, usize) {
         if self.flatten {
             (x.first().copied().unwrap_or(1), x.iter().skip(1).product())
         } else {
@@ -87,26 +95,50 @@ impl Kernel for FullyConnected {
     }
 
     fn forward(&self, inputs: &[In<'_>], outputs: &mut [Out<'_>]) -> Result<(), String> {
-        let (m, k) = self.dims(inputs[0].shape);
-        let n = self.num_hidden;
-        let y = &mut *outputs[0].data;
-        let accumulate = !self.no_bias;
-        if accumulate {
-            let b = inputs[2].data;
-            for row in y.chunks_mut(n) {
-                row.copy_from_slice(b);
-            }
-        }
-        sgemm(
-            m,
-            n,
-            k,
-            Mat::rows(inputs[0].data, k),
-            Mat::transposed(inputs[1].data, k),
-            y,
-            n,
-            accumulate,
+        let bias = (!self.no_bias).then(|| inputs[2].data);
+        fc_forward(
+            self,
+            inputs[0].shape,
+            inputs[0].data,
+            inputs[1].data,
+            &Epilogue::bias(bias),
+            outputs[0].data,
         );
         Ok(())
+    }
+}
+
+/// y = x·Wᵀ, then the epilogue over the output's columns (one channel per
+/// hidden unit). A plain bias is written first and accumulated into, so
+/// the unfused layer computes exactly as before.
+pub(crate) fn fc_forward(
+    fc: &FullyConnected,
+    xshape: &[usize],
+    x: &[f32],
+    w: &[f32],
+    epi: &Epilogue<'_>,
+    y: &mut [f32],
+) {
+    let (m, k) = fc.dims(xshape);
+    let n = fc.num_hidden;
+    let plain_bias = epi.scale.is_none() && epi.residual.is_none() && epi.post == Post::Identity;
+    let accumulate = plain_bias && epi.shift.is_some();
+    if let (true, Some(b)) = (accumulate, epi.shift) {
+        for row in y.chunks_mut(n) {
+            row.copy_from_slice(b);
+        }
+    }
+    sgemm(
+        m,
+        n,
+        k,
+        Mat::rows(x, k),
+        Mat::transposed(w, k),
+        y,
+        n,
+        accumulate,
+    );
+    if !plain_bias {
+        epi.apply_columns(&mut y[..m * n], n, 0);
     }
 }

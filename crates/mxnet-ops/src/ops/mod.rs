@@ -4,10 +4,11 @@
 
 use crate::registry::OpEntry;
 
+pub(crate) mod epilogue;
 pub(crate) mod util;
 
 mod activation;
-mod batch_norm;
+pub(crate) mod batch_norm;
 mod broadcast;
 mod cast;
 mod concat;
@@ -20,7 +21,8 @@ mod dims;
 mod dot;
 mod elemwise;
 mod foreach;
-mod fully_connected;
+pub(crate) mod fully_connected;
+pub(crate) mod fused;
 mod identity;
 mod indexing;
 mod init;
