@@ -185,6 +185,24 @@ struct ExportArgs {
     unroll: bool,
 }
 
+/// How `bench --profile` groups times.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum ProfileBy {
+    /// Per op (fused chains as one, e.g. Convolution+BatchNorm+Activation).
+    Op,
+    /// Per op and input/output shape.
+    Shape,
+}
+
+impl From<ProfileBy> for mxnet_io::mxnet_ops::ProfileBy {
+    fn from(p: ProfileBy) -> Self {
+        match p {
+            ProfileBy::Op => mxnet_io::mxnet_ops::ProfileBy::Op,
+            ProfileBy::Shape => mxnet_io::mxnet_ops::ProfileBy::Shape,
+        }
+    }
+}
+
 #[derive(clap::Args, Debug)]
 struct BenchArgs {
     /// The symbol (.json) to run.
@@ -204,9 +222,10 @@ struct BenchArgs {
     /// Untimed warm-up runs.
     #[arg(long, default_value_t = 2)]
     warmup: usize,
-    /// Also print the time spent in each op.
-    #[arg(long)]
-    profile: bool,
+    /// Also print the time spent in each op (`--profile`), or in each op
+    /// at each shape (`--profile shape`) to find the slow layers.
+    #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "op", value_name = "op|shape")]
+    profile: Option<ProfileBy>,
     /// Output format (text or json).
     #[arg(long, short, value_enum, default_value_t = Format::Text)]
     format: Format,
@@ -643,10 +662,14 @@ fn bench(args: &BenchArgs, quiet: bool) -> Result<()> {
         .context("starting worker threads")?;
     let model = mxnet_io::Model::open(&args.model, &array_path(&args.array_path))?;
     let report = pool.install(|| {
-        mxnet_io::bench::bench_model(&model, &shapes, args.warmup, args.runs, args.profile)
+        mxnet_io::bench::bench_model(
+            &model,
+            &shapes,
+            args.warmup,
+            args.runs,
+            args.profile.map(ProfileBy::into),
+        )
     })?;
-    let load_ms = report.first_output_ms + load_start.elapsed().as_secs_f64() * 0.0;
-    let _ = load_ms;
     for n in &report.notes {
         note(quiet, n);
     }
@@ -683,7 +706,7 @@ fn bench(args: &BenchArgs, quiet: bool) -> Result<()> {
             pool.current_num_threads()
         )?;
         writeln!(out, "load to first output {first:.1} ms")?;
-        if args.profile {
+        if args.profile.is_some() {
             let total: f64 = report.profile.iter().map(|p| p.2.as_secs_f64()).sum();
             writeln!(out, "time per op over {} runs:", args.runs)?;
             for (op, calls, d) in &report.profile {

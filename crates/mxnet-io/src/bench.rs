@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use mxnet_ops::{Executor, Program, Tensor, Weights};
+use mxnet_ops::{Executor, ProfileBy, Program, Tensor, Weights};
 
 use crate::error::{Error, Result};
 use crate::model::Model;
@@ -46,13 +46,14 @@ pub fn random_normal(n: usize, seed: u64) -> Vec<f32> {
 }
 
 /// Runs `model` with random inputs of `shapes`: one first pass (compile,
-/// bind, run), `warmup` untimed passes, then `runs` timed ones.
+/// bind, run), `warmup` untimed passes, then `runs` timed ones, recording
+/// the time per op of the timed ones when `profile` says how to group it.
 pub fn bench_model(
     model: &Model,
     shapes: &HashMap<String, Vec<usize>>,
     warmup: usize,
     runs: usize,
-    profile: bool,
+    profile: Option<ProfileBy>,
 ) -> Result<BenchReport> {
     let exec_err = |source: mxnet_ops::Error| Error::Exec {
         path: model.symbol_path.clone(),
@@ -95,8 +96,8 @@ pub fn bench_model(
         exec.run(&values).map_err(exec_err)?;
     }
     let warmup_ms = t.elapsed().as_secs_f64() * 1e3;
-    if profile {
-        exec.enable_profiling();
+    if let Some(by) = profile {
+        exec.enable_profiling(by);
     }
     let mut run_ms = Vec::with_capacity(runs);
     for _ in 0..runs {

@@ -1015,6 +1015,21 @@ pub struct Executor<'p, 's, 'w> {
     buffers: Vec<Vec<f32>>,
     /// Time per op (canonical name), when profiling.
     profile: Option<BTreeMap<String, (usize, std::time::Duration)>>,
+    /// How the profile groups steps.
+    profile_by: ProfileBy,
+}
+
+/// How [`Executor::profile`] groups the time of the steps it ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ProfileBy {
+    /// By op: `Convolution`, or a fused chain such as
+    /// `Convolution+BatchNorm+Activation`.
+    #[default]
+    Op,
+    /// By op and shapes: `Convolution+BatchNorm (1, 32, 112, 112) -> (1, 32,
+    /// 112, 112)` (the first input's shape, then the first output's), to
+    /// find the slow layers of a model.
+    Shape,
 }
 
 impl<'p, 's, 'w> Executor<'p, 's, 'w> {
@@ -1027,16 +1042,19 @@ impl<'p, 's, 'w> Executor<'p, 's, 'w> {
             weights,
             buffers,
             profile: None,
+            profile_by: ProfileBy::Op,
         }
     }
 
-    /// Starts recording the time each op takes ([`Executor::profile`]).
-    pub fn enable_profiling(&mut self) {
+    /// Starts recording the time each op takes ([`Executor::profile`]),
+    /// grouped as `by` says.
+    pub fn enable_profiling(&mut self, by: ProfileBy) {
         self.profile = Some(BTreeMap::new());
+        self.profile_by = by;
     }
 
-    /// Calls and total time per op (canonical name) since profiling started,
-    /// slowest first.
+    /// Calls and total time per op (canonical name, or op and shapes with
+    /// [`ProfileBy::Shape`]) since profiling started, slowest first.
     pub fn profile(&self) -> Vec<(String, usize, std::time::Duration)> {
         let mut v: Vec<_> = self
             .profile
@@ -1134,7 +1152,20 @@ impl<'p, 's, 'w> Executor<'p, 's, 'w> {
                 let started = self.profile.is_some().then(std::time::Instant::now);
                 let r = kernel.forward(&ins, &mut out_views);
                 if let (Some(t), Some(p)) = (started, self.profile.as_mut()) {
-                    let e = p.entry(step.label.clone()).or_default();
+                    let key = match self.profile_by {
+                        ProfileBy::Op => step.label.clone(),
+                        ProfileBy::Shape => format!(
+                            "{} {} -> {}",
+                            step.label,
+                            step.input_shapes
+                                .first()
+                                .map_or("()".into(), |s| shape_str(s)),
+                            step.output_shapes
+                                .first()
+                                .map_or("()".into(), |s| shape_str(s)),
+                        ),
+                    };
+                    let e = p.entry(key).or_default();
                     e.0 += 1;
                     e.1 += t.elapsed();
                 }

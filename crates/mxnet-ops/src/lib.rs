@@ -47,5 +47,5 @@ pub mod registry;
 mod tensor;
 
 pub use error::{AttrError, Error, Unsupported};
-pub use exec::{BindOptions, Binding, Executor, Plan, Program, Weight, Weights};
+pub use exec::{BindOptions, Binding, Executor, Plan, ProfileBy, Program, Weight, Weights};
 pub use tensor::{Tensor, numel, shape_str};

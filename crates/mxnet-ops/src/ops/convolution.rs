@@ -309,9 +309,16 @@ pub(crate) fn im2col_tile(
 }
 
 /// Depthwise convolution (one filter per group and one channel per group,
-/// the MobileNet case) computed directly: per plane, per kernel tap, a
-/// vectorisable pass over each output row; then the epilogue on the plane
-/// while it is in cache.
+/// the MobileNet case) computed directly, one plane per task.
+///
+/// Each plane is first copied into a zero-padded scratch plane, its columns
+/// split into `stride` phases (phase `q` holds padded columns `q`, `q + s`,
+/// …), so every kernel tap becomes a contiguous multiply-add over an output
+/// row with no bounds checks. With stride 1 along both axes the rows are
+/// not even separate: each tap is one long multiply-add over the whole
+/// padded plane, and the output rows are read out of it. The epilogue then
+/// runs on the plane while it is in cache. The loops are compiled for
+/// AVX-512 and AVX2 as well as the baseline, chosen at run time.
 #[allow(clippy::too_many_arguments)]
 fn depthwise(
     win: &Window,
@@ -323,49 +330,24 @@ fn depthwise(
     out: [usize; 3],
     y: &mut [f32],
 ) {
-    let [_, ih, iw] = input;
-    let [_, oh, ow] = out;
-    let [_, kh, kw] = win.kernel;
-    let (sh, sw) = (win.stride[1], win.stride[2]);
-    let (dh, dw) = (win.dilate[1], win.dilate[2]);
-    let (ph, pw) = (win.pad[1] as isize, win.pad[2] as isize);
-    let osp = oh * ow;
+    let geo = DwGeometry::new(win, input, out);
+    let osp = geo.oh * geo.ow;
+    let (ih, iw) = (input[1], input[2]);
+    let taps = geo.kh * geo.kw;
+    let simd = Simd::detect();
     let plane = |(p, yp): (usize, &mut [f32])| {
         let ch = p % c;
         let xp = &x[p * ih * iw..(p + 1) * ih * iw];
-        let wp = &w[ch * kh * kw..(ch + 1) * kh * kw];
-        yp.fill(0.0);
-        for (r, yrow) in yp.chunks_mut(ow).enumerate() {
-            for i in 0..kh {
-                let iy = (r * sh + i * dh) as isize - ph;
-                if iy < 0 || iy as usize >= ih {
-                    continue;
-                }
-                let xrow = &xp[iy as usize * iw..(iy as usize + 1) * iw];
-                for j in 0..kw {
-                    let wv = wp[i * kw + j];
-                    let off = (j * dw) as isize - pw;
-                    let (lo, hi) = valid_range(off, sw, iw, ow);
-                    if lo >= hi {
-                        continue;
-                    }
-                    let start = (lo as isize * sw as isize + off) as usize;
-                    if sw == 1 {
-                        let src = &xrow[start..start + (hi - lo)];
-                        for (o, &v) in yrow[lo..hi].iter_mut().zip(src) {
-                            *o += wv * v;
-                        }
-                    } else {
-                        for (o, &v) in yrow[lo..hi]
-                            .iter_mut()
-                            .zip(xrow[start..].iter().step_by(sw))
-                        {
-                            *o += wv * v;
-                        }
-                    }
-                }
-            }
-        }
+        let wp = &w[ch * taps..(ch + 1) * taps];
+        super::util::with_scratch(geo.scratch_len(), |scratch| match simd {
+            // SAFETY: `Simd::detect` saw the feature on this CPU.
+            #[cfg(target_arch = "x86_64")]
+            Simd::Avx512 => unsafe { dw_plane_avx512(&geo, xp, wp, scratch, yp) },
+            // SAFETY: as above.
+            #[cfg(target_arch = "x86_64")]
+            Simd::Avx2 => unsafe { dw_plane_avx2(&geo, xp, wp, scratch, yp) },
+            Simd::Baseline => geo.plane(xp, wp, scratch, yp),
+        });
         epi.apply(ch, yp, p * osp);
     };
     if y.len() >= 1 << 14 {
@@ -373,6 +355,184 @@ fn depthwise(
     } else {
         y.chunks_mut(osp).enumerate().for_each(plane);
     }
+}
+
+/// The sizes of one depthwise plane and of its padded, phase-split copy.
+#[derive(Clone, Copy)]
+struct DwGeometry {
+    ih: usize,
+    iw: usize,
+    oh: usize,
+    ow: usize,
+    kh: usize,
+    kw: usize,
+    sh: usize,
+    sw: usize,
+    dh: usize,
+    dw: usize,
+    ph: usize,
+    pw: usize,
+    /// Padded rows read: `(oh − 1)·sh + (kh − 1)·dh + 1`.
+    rows: usize,
+    /// Padded columns read: `(ow − 1)·sw + (kw − 1)·dw + 1`.
+    cols: usize,
+    /// Columns per phase: `⌈cols / sw⌉`.
+    wq: usize,
+}
+
+impl DwGeometry {
+    fn new(win: &Window, input: [usize; 3], out: [usize; 3]) -> DwGeometry {
+        let [_, ih, iw] = input;
+        let [_, oh, ow] = out;
+        let [_, kh, kw] = win.kernel;
+        let (sh, sw) = (win.stride[1].max(1), win.stride[2].max(1));
+        let (dh, dw) = (win.dilate[1].max(1), win.dilate[2].max(1));
+        let rows = (oh.max(1) - 1) * sh + (kh.max(1) - 1) * dh + 1;
+        let cols = (ow.max(1) - 1) * sw + (kw.max(1) - 1) * dw + 1;
+        DwGeometry {
+            ih,
+            iw,
+            oh,
+            ow,
+            kh,
+            kw,
+            sh,
+            sw,
+            dh,
+            dw,
+            ph: win.pad[1],
+            pw: win.pad[2],
+            rows,
+            cols,
+            wq: cols.div_ceil(sw),
+        }
+    }
+
+    /// Whether every tap is one multiply-add over the flattened plane.
+    fn flat(&self) -> bool {
+        self.sh == 1 && self.sw == 1
+    }
+
+    /// Scratch floats: the phase planes, then the accumulator.
+    fn scratch_len(&self) -> usize {
+        let acc = if self.flat() {
+            (self.oh - 1) * self.wq + self.ow
+        } else {
+            self.ow
+        };
+        self.sw * self.rows * self.wq + acc
+    }
+
+    /// One plane: `x` (ih × iw), `w` (kh × kw) into `y` (oh × ow).
+    #[inline(always)]
+    fn plane(&self, x: &[f32], w: &[f32], scratch: &mut [f32], y: &mut [f32]) {
+        let g = *self;
+        if g.oh == 0 || g.ow == 0 {
+            return;
+        }
+        let phase_len = g.rows * g.wq;
+        let (phases, acc) = scratch.split_at_mut(g.sw * phase_len);
+        phases.fill(0.0);
+        // Input row iy is padded row iy + ph; column ix is padded column
+        // ix + pw, which is column (ix + pw) / sw of phase (ix + pw) % sw.
+        for iy in 0..g.ih {
+            let py = iy + g.ph;
+            if py >= g.rows {
+                break;
+            }
+            let src = &x[iy * g.iw..(iy + 1) * g.iw];
+            let last = g.iw.min(g.cols.saturating_sub(g.pw));
+            if g.sw == 1 {
+                phases[py * g.wq + g.pw..py * g.wq + g.pw + last].copy_from_slice(&src[..last]);
+            } else {
+                // Phase q holds the input columns ix with (ix + pw) % sw == q.
+                for q in 0..g.sw {
+                    let ix0 = (q + g.sw - g.pw % g.sw) % g.sw;
+                    let k0 = (ix0 + g.pw) / g.sw;
+                    let dst = &mut phases[q * phase_len + py * g.wq + k0..];
+                    for (d, &v) in dst
+                        .iter_mut()
+                        .zip(src[..last].iter().skip(ix0).step_by(g.sw))
+                    {
+                        *d = v;
+                    }
+                }
+            }
+        }
+        if g.flat() {
+            let len = acc.len();
+            acc.fill(0.0);
+            for i in 0..g.kh {
+                for j in 0..g.kw {
+                    let off = i * g.dh * g.wq + j * g.dw;
+                    axpy(acc, w[i * g.kw + j], &phases[off..off + len]);
+                }
+            }
+            for (r, row) in y.chunks_mut(g.ow).enumerate() {
+                row.copy_from_slice(&acc[r * g.wq..r * g.wq + g.ow]);
+            }
+            return;
+        }
+        for (r, row) in y.chunks_mut(g.ow).enumerate() {
+            row.fill(0.0);
+            for i in 0..g.kh {
+                let py = r * g.sh + i * g.dh;
+                for j in 0..g.kw {
+                    let jj = j * g.dw;
+                    let start = (jj % g.sw) * phase_len + py * g.wq + jj / g.sw;
+                    axpy(row, w[i * g.kw + j], &phases[start..start + g.ow]);
+                }
+            }
+        }
+    }
+}
+
+/// `acc[i] += a · x[i]` (a multiply, then an add: the same rounding on
+/// every instruction set).
+#[inline(always)]
+fn axpy(acc: &mut [f32], a: f32, x: &[f32]) {
+    for (o, &v) in acc.iter_mut().zip(x) {
+        *o += a * v;
+    }
+}
+
+/// The widest vector instructions the CPU has.
+#[derive(Clone, Copy)]
+enum Simd {
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+    Baseline,
+}
+
+impl Simd {
+    fn detect() -> Simd {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                return Simd::Avx512;
+            }
+            if std::arch::is_x86_feature_detected!("avx2") {
+                return Simd::Avx2;
+            }
+        }
+        Simd::Baseline
+    }
+}
+
+/// [`DwGeometry::plane`] compiled for AVX-512.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn dw_plane_avx512(g: &DwGeometry, x: &[f32], w: &[f32], scratch: &mut [f32], y: &mut [f32]) {
+    g.plane(x, w, scratch, y)
+}
+
+/// [`DwGeometry::plane`] compiled for AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn dw_plane_avx2(g: &DwGeometry, x: &[f32], w: &[f32], scratch: &mut [f32], y: &mut [f32]) {
+    g.plane(x, w, scratch, y)
 }
 
 /// Bytes of im2col columns per tile: the tile and the GEMM's packed panels
@@ -674,6 +834,10 @@ mod tests {
             (2, 1, 0, 5),
             (3, 2, 3, 3),
             (1, 1, 0, 1),
+            (1, 3, 4, 3),
+            (2, 2, 1, 3),
+            (1, 1, 3, 3),
+            (4, 1, 1, 3),
         ] {
             let c = 5;
             let conv = Convolution {
