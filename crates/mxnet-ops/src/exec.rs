@@ -206,6 +206,10 @@ pub struct BindOptions {
     /// statistics are constants; otherwise it is applied per channel after
     /// the GEMM. Default true.
     pub fold: bool,
+    /// Run every folded 3×3 stride-1 convolution by Winograd's F(2×2, 3×3),
+    /// not only those large enough for it to be faster (tests use this to
+    /// check that path against MXNet on small models). Default false.
+    pub winograd_everywhere: bool,
 }
 
 impl Default for BindOptions {
@@ -214,6 +218,7 @@ impl Default for BindOptions {
         BindOptions {
             fuse: env != "0",
             fold: env != "nofold",
+            winograd_everywhere: false,
         }
     }
 }
@@ -808,6 +813,7 @@ fn bind(
             dtype: &dtype,
             constant: &constant,
             fold: options.fold,
+            winograd_everywhere: options.winograd_everywhere,
         })
     } else {
         Vec::new()

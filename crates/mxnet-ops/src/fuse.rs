@@ -59,6 +59,9 @@ pub(crate) struct Graph<'a> {
     /// Whether to fold BatchNorm into constant weights (else it is applied
     /// in the epilogue).
     pub fold: bool,
+    /// Run every folded 3×3 convolution Winograd's way, not only those
+    /// where it is faster (to test that path on small models).
+    pub winograd_everywhere: bool,
 }
 
 fn key(e: NodeEntry) -> (u32, u32) {
@@ -254,7 +257,29 @@ fn layer_chain(
             match (w, bias, st) {
                 (Some(w), Some(bias), Some(st)) if g.fold => {
                     inputs.truncate(1);
-                    fold(&b, &w, bias.as_deref(), &st[0], &st[1], &st[2], &st[3])
+                    let mut part = fold(&b, &w, bias.as_deref(), &st[0], &st[1], &st[2], &st[3]);
+                    // Winograd's filters are transformed once, here; the
+                    // folded weights are then not needed.
+                    let xshape = (g.shape)(layer_inputs[0]);
+                    if let (
+                        Layer::Conv(conv),
+                        BnPart::Folded {
+                            weight, winograd, ..
+                        },
+                    ) = (&layer, &mut part)
+                        && (crate::ops::winograd::applies(conv, &xshape)
+                            || g.winograd_everywhere
+                                && crate::ops::winograd::applies_with(conv, &xshape, 1, 1))
+                    {
+                        let u = crate::ops::winograd::transform_filters(
+                            weight,
+                            conv.num_filter,
+                            xshape[1],
+                        );
+                        *winograd = Some(u);
+                        *weight = Vec::new();
+                    }
+                    part
                 }
                 _ => {
                     inputs.extend_from_slice(stats);

@@ -99,14 +99,24 @@ fn run_model(
 const FUSED: BindOptions = BindOptions {
     fuse: true,
     fold: true,
+    winograd_everywhere: false,
 };
 const UNFOLDED: BindOptions = BindOptions {
     fuse: true,
     fold: false,
+    winograd_everywhere: false,
 };
 const UNFUSED: BindOptions = BindOptions {
     fuse: false,
     fold: false,
+    winograd_everywhere: false,
+};
+/// Every folded 3×3 convolution by Winograd, even where it is slower: the
+/// fixtures are too small for the default thresholds.
+const WINOGRAD: BindOptions = BindOptions {
+    fuse: true,
+    fold: true,
+    winograd_everywhere: true,
 };
 
 #[test]
@@ -117,6 +127,30 @@ fn every_fixture_model_matches_mxnet() {
 #[test]
 fn every_fixture_model_matches_mxnet_unfused() {
     every_model_matches_mxnet(UNFUSED);
+}
+
+/// Winograd's convolution matches MXNet on every fixture model, and it does
+/// run: the outputs of the models with 3×3 convolutions change (by rounding).
+#[test]
+fn every_fixture_model_matches_mxnet_with_winograd() {
+    every_model_matches_mxnet(WINOGRAD);
+    let mut changed = 0;
+    for m in fixture_models(&["models", "spec-examples", "nets"]) {
+        let sym = Symbol::open(&m.symbol).unwrap();
+        let params = ParamsFile::open(&m.params).unwrap();
+        let io = ParamsFile::open(&m.io).unwrap();
+        let weights = Weights::from_params(&params).unwrap();
+        let (direct, _, _, _) = outputs(&sym, &weights, &io, FUSED).unwrap();
+        let (winograd, _, _, _) = outputs(&sym, &weights, &io, WINOGRAD).unwrap();
+        if direct.iter().zip(&winograd).any(|(a, b)| a.data != b.data) {
+            changed += 1;
+        }
+    }
+    eprintln!("{changed} models ran Winograd convolutions");
+    assert!(
+        changed >= 10,
+        "only {changed} models ran Winograd convolutions"
+    );
 }
 
 fn every_model_matches_mxnet(options: BindOptions) {

@@ -19,6 +19,7 @@ use crate::tensor::shape_str;
 
 use super::epilogue::Epilogue;
 use super::util::per_axis;
+use super::winograd;
 
 pub(crate) static OPS: &[OpEntry] = &[OpEntry {
     name: "Convolution",
@@ -574,8 +575,52 @@ impl SendPtr {
 /// output tile while it is in cache. Tiles of all images and groups run in
 /// parallel; when there are fewer tiles than twice the threads, the filters
 /// are split instead (one im2col, filter blocks in parallel).
+///
+/// 3×3 stride-1 convolutions where it pays ([`winograd::applies`]) run by
+/// Winograd's F(2×2, 3×3) instead, with the filters transformed on each
+/// call; [`conv_forward_transformed`] takes them transformed once.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn conv_forward(
+    conv: &Convolution,
+    xshape: &[usize],
+    x: &[f32],
+    w: &[f32],
+    epi: &Epilogue<'_>,
+    yshape: &[usize],
+    y: &mut [f32],
+) {
+    if winograd::applies(conv, xshape) {
+        let u = winograd::transform_filters(w, conv.num_filter, xshape[1]);
+        winograd::conv_winograd(conv, xshape, x, &u, epi, yshape, y);
+    } else {
+        conv_direct(conv, xshape, x, w, epi, yshape, y);
+    }
+}
+
+/// [`conv_forward`] with the filters already transformed for Winograd
+/// when `transformed` is given (then `conv` and `xshape` must satisfy
+/// [`winograd::applies`], and `w` is not read).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn conv_forward_transformed(
+    conv: &Convolution,
+    xshape: &[usize],
+    x: &[f32],
+    w: &[f32],
+    transformed: Option<&[f32]>,
+    epi: &Epilogue<'_>,
+    yshape: &[usize],
+    y: &mut [f32],
+) {
+    match transformed {
+        Some(u) => winograd::conv_winograd(conv, xshape, x, u, epi, yshape, y),
+        None => conv_forward(conv, xshape, x, w, epi, yshape, y),
+    }
+}
+
+/// The direct convolution: [`conv_forward`] without Winograd (the
+/// reference its fast paths are tested against).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn conv_direct(
     conv: &Convolution,
     xshape: &[usize],
     x: &[f32],

@@ -7,7 +7,7 @@
 use crate::kernel::{In, Kernel, Out};
 
 use super::batch_norm::BatchNorm;
-use super::convolution::{Convolution, conv_forward};
+use super::convolution::{Convolution, conv_forward_transformed};
 use super::epilogue::{Epilogue, Post};
 use super::fully_connected::{FullyConnected, fc_forward};
 
@@ -19,10 +19,13 @@ pub(crate) enum BnPart {
     /// Folded at plan time: the layer's weights scaled per output channel,
     /// and the per-channel bias that replaces the layer's.
     Folded {
-        /// Weights, the layer's layout.
+        /// Weights, the layer's layout (empty when `winograd` holds them).
         weight: Vec<f32>,
         /// b·scale + shift (b = 0 without a bias).
         bias: Vec<f32>,
+        /// The weights transformed for Winograd's convolution, when the
+        /// layer is one it applies to.
+        winograd: Option<Vec<f32>>,
     },
     /// Applied in the epilogue; its gamma, beta, mean and var are inputs
     /// (the layer's weights are not constants).
@@ -52,7 +55,11 @@ pub(crate) fn fold(
     let bias = (0..rows)
         .map(|c| bias.map_or(0.0, |b| b[c]) * scale[c] + shift[c])
         .collect();
-    BnPart::Folded { weight, bias }
+    BnPart::Folded {
+        weight,
+        bias,
+        winograd: None,
+    }
 }
 
 /// The layer inside a fused chain.
@@ -101,8 +108,16 @@ impl Kernel for FusedLayer {
     fn forward(&self, inputs: &[In<'_>], outputs: &mut [Out<'_>]) -> Result<(), String> {
         let x = inputs[0];
         let residual = self.residual.then(|| inputs[inputs.len() - 1].data);
+        let mut transformed = None;
         let (w, bias, scale_shift) = match &self.bn {
-            BnPart::Folded { weight, bias } => (&weight[..], Some(&bias[..]), None),
+            BnPart::Folded {
+                weight,
+                bias,
+                winograd,
+            } => {
+                transformed = winograd.as_deref();
+                (&weight[..], Some(&bias[..]), None)
+            }
             BnPart::None => {
                 let bias = (!self.layer.no_bias()).then(|| inputs[2].data);
                 (inputs[1].data, bias, None)
@@ -132,7 +147,16 @@ impl Kernel for FusedLayer {
         };
         let out = &mut outputs[0];
         match &self.layer {
-            Layer::Conv(conv) => conv_forward(conv, x.shape, x.data, w, &epi, out.shape, out.data),
+            Layer::Conv(conv) => conv_forward_transformed(
+                conv,
+                x.shape,
+                x.data,
+                w,
+                transformed,
+                &epi,
+                out.shape,
+                out.data,
+            ),
             Layer::Dense(fc) => fc_forward(fc, x.shape, x.data, w, &epi, out.data),
         }
         Ok(())

@@ -43,6 +43,7 @@ mod stack;
 mod tile;
 mod transpose;
 mod upsampling;
+pub(crate) mod winograd;
 
 /// Every op file's entries.
 pub(crate) static LISTS: &[&[OpEntry]] = &[

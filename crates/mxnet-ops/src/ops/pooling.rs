@@ -14,7 +14,7 @@ use crate::error::AttrError;
 use crate::kernel::{In, Kernel, Out, expect_inputs};
 use crate::registry::OpEntry;
 
-use super::util::par_rows;
+use super::util::{par_rows, with_scratch};
 
 pub(crate) static OPS: &[OpEntry] = &[
     OpEntry {
@@ -203,6 +203,56 @@ impl Kernel for Pooling {
             })
             .collect();
         let (ih, iw) = (axes[1].0, axes[2].0);
+        if matches!(kind, PoolType::Max | PoolType::Avg | PoolType::Sum)
+            && windows[0] == [(0, 1, 1)]
+            && iw > 0
+            && axes[2].1 > 0
+        {
+            // 1-D and 2-D max, average and sum are separable: reduce each
+            // input row over every output column's window, then those
+            // partial results over each output row's window.
+            let max = kind == PoolType::Max;
+            let (init, ow) = (if max { f32::MIN } else { 0.0 }, axes[2].1);
+            par_rows(outputs[0].data, osp.max(1), |plane, out| {
+                let src = &x.data[plane * isp..(plane + 1) * isp];
+                with_scratch(ih * ow, |part| {
+                    for (row, dst) in src.chunks_exact(iw).zip(part.chunks_exact_mut(ow)) {
+                        for (d, &(w0, w1, _)) in dst.iter_mut().zip(&windows[2]) {
+                            let win = &row[w0..w1];
+                            *d = if max {
+                                win.iter().fold(init, |a, &v| a.max(v))
+                            } else {
+                                win.iter().sum()
+                            };
+                        }
+                    }
+                    for (o, &(h0, h1, hl)) in out.chunks_exact_mut(ow).zip(&windows[1]) {
+                        o.fill(init);
+                        for p in part[h0 * ow..h1 * ow].chunks_exact(ow) {
+                            for (a, &v) in o.iter_mut().zip(p) {
+                                if max {
+                                    // Same as `if v > a`: NaNs are skipped.
+                                    *a = a.max(v);
+                                } else {
+                                    *a += v;
+                                }
+                            }
+                        }
+                        if kind == PoolType::Avg {
+                            for (a, &(w0, w1, wl)) in o.iter_mut().zip(&windows[2]) {
+                                let n = if include_pad {
+                                    hl * wl
+                                } else {
+                                    (h1 - h0) * (w1 - w0)
+                                };
+                                *a = if n == 0 { 0.0 } else { *a / n as f32 };
+                            }
+                        }
+                    }
+                });
+            });
+            return Ok(());
+        }
         par_rows(outputs[0].data, osp.max(1), |plane, out| {
             let src = &x.data[plane * isp..(plane + 1) * isp];
             let mut o = 0;
