@@ -208,48 +208,31 @@ impl Kernel for Pooling {
             && iw > 0
             && axes[2].1 > 0
         {
-            // 1-D and 2-D max, average and sum are separable: reduce each
-            // input row over every output column's window, then those
-            // partial results over each output row's window.
+            // 1-D and 2-D max, average and sum are separable.
             let max = kind == PoolType::Max;
-            let (init, ow) = (if max { f32::MIN } else { 0.0 }, axes[2].1);
+            let (ow, kw) = (axes[2].1, axes[2].2);
             par_rows(outputs[0].data, osp.max(1), |plane, out| {
                 let src = &x.data[plane * isp..(plane + 1) * isp];
-                with_scratch(ih * ow, |part| {
-                    for (row, dst) in src.chunks_exact(iw).zip(part.chunks_exact_mut(ow)) {
-                        for (d, &(w0, w1, _)) in dst.iter_mut().zip(&windows[2]) {
-                            let win = &row[w0..w1];
-                            *d = if max {
-                                win.iter().fold(init, |a, &v| a.max(v))
-                            } else {
-                                win.iter().sum()
-                            };
-                        }
-                    }
-                    for (o, &(h0, h1, hl)) in out.chunks_exact_mut(ow).zip(&windows[1]) {
-                        o.fill(init);
-                        for p in part[h0 * ow..h1 * ow].chunks_exact(ow) {
-                            for (a, &v) in o.iter_mut().zip(p) {
-                                if max {
-                                    // Same as `if v > a`: NaNs are skipped.
-                                    *a = a.max(v);
-                                } else {
-                                    *a += v;
-                                }
-                            }
-                        }
-                        if kind == PoolType::Avg {
-                            for (a, &(w0, w1, wl)) in o.iter_mut().zip(&windows[2]) {
-                                let n = if include_pad {
-                                    hl * wl
-                                } else {
-                                    (h1 - h0) * (w1 - w0)
-                                };
-                                *a = if n == 0 { 0.0 } else { *a / n as f32 };
-                            }
-                        }
+                with_scratch(ih * ow + iw, |scratch| {
+                    let (h, w) = (&windows[1][..], &windows[2][..]);
+                    if max {
+                        separable::<true>(src, iw, h, w, kw, out, scratch);
+                    } else {
+                        separable::<false>(src, iw, h, w, kw, out, scratch);
                     }
                 });
+                if kind == PoolType::Avg {
+                    for (o, &(h0, h1, hl)) in out.chunks_exact_mut(ow).zip(&windows[1]) {
+                        for (a, &(w0, w1, wl)) in o.iter_mut().zip(&windows[2]) {
+                            let n = if include_pad {
+                                hl * wl
+                            } else {
+                                (h1 - h0) * (w1 - w0)
+                            };
+                            *a = if n == 0 { 0.0 } else { *a / n as f32 };
+                        }
+                    }
+                }
             });
             return Ok(());
         }
@@ -313,5 +296,66 @@ impl Kernel for Pooling {
             }
         });
         Ok(())
+    }
+}
+
+/// A pooling window along one axis: clipped start and end, and the
+/// unclipped length.
+type Win = (usize, usize, usize);
+
+/// Max (`MAX`) or sum pooling of one plane (rows of `iw`) separably: each
+/// input row reduced over every output column's window `wins_w`, then
+/// those partial rows over each output row's window `wins_h`, into `out`.
+/// Full windows of `kw` columns come from a running reduction over `kw`
+/// shifted copies of the row, which vectorises; clipped ones are folded.
+/// Maxima skip NaNs, as `if v > acc` does; sums add in window order.
+fn separable<const MAX: bool>(
+    src: &[f32],
+    iw: usize,
+    wins_h: &[Win],
+    wins_w: &[Win],
+    kw: usize,
+    out: &mut [f32],
+    scratch: &mut [f32],
+) {
+    let ow = wins_w.len();
+    let combine = |a: f32, v: f32| if MAX { a.max(v) } else { a + v };
+    let init = if MAX { f32::MIN } else { 0.0 };
+    if let ([(h0, h1, _)], [(w0, w1, _)]) = (wins_h, wins_w)
+        && (*w0, *w1) == (0, iw)
+    {
+        // One window over whole rows (global pooling): one pass.
+        out[0] = src[h0 * iw..h1 * iw]
+            .iter()
+            .fold(init, |a, &v| combine(a, v));
+        return;
+    }
+    let (part, run) = scratch.split_at_mut(scratch.len() - iw);
+    // Starts of the windows that fit in the row.
+    let full = (iw + 1).saturating_sub(kw.max(1));
+    for (row, dst) in src.chunks_exact(iw).zip(part.chunks_exact_mut(ow)) {
+        if full > 0 {
+            run[..full].copy_from_slice(&row[..full]);
+            for j in 1..kw {
+                for (r, &v) in run[..full].iter_mut().zip(&row[j..j + full]) {
+                    *r = combine(*r, v);
+                }
+            }
+        }
+        for (d, &(w0, w1, _)) in dst.iter_mut().zip(wins_w) {
+            *d = if w1 - w0 == kw && w0 < full {
+                run[w0]
+            } else {
+                row[w0..w1].iter().fold(init, |a, &v| combine(a, v))
+            };
+        }
+    }
+    for (o, &(h0, h1, _)) in out.chunks_exact_mut(ow).zip(wins_h) {
+        o.fill(init);
+        for p in part[h0 * ow..h1 * ow].chunks_exact(ow) {
+            for (a, &v) in o.iter_mut().zip(p) {
+                *a = combine(*a, v);
+            }
+        }
     }
 }
