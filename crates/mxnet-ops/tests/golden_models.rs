@@ -96,6 +96,18 @@ fn run_model(
     Ok(compared)
 }
 
+/// Runs a fixture model once per set of options.
+fn run_with(m: &support::FixtureModel, options: &[BindOptions]) -> Vec<Run> {
+    let sym = Symbol::open(&m.symbol).unwrap();
+    let params = ParamsFile::open(&m.params).unwrap();
+    let io = ParamsFile::open(&m.io).unwrap();
+    let weights = Weights::from_params(&params).unwrap();
+    options
+        .iter()
+        .map(|o| outputs(&sym, &weights, &io, o.clone()).unwrap())
+        .collect()
+}
+
 const FUSED: BindOptions = BindOptions {
     fuse: true,
     fold: true,
@@ -136,13 +148,13 @@ fn every_fixture_model_matches_mxnet_with_winograd() {
     every_model_matches_mxnet(WINOGRAD);
     let mut changed = 0;
     for m in fixture_models(&["models", "spec-examples", "nets"]) {
-        let sym = Symbol::open(&m.symbol).unwrap();
-        let params = ParamsFile::open(&m.params).unwrap();
-        let io = ParamsFile::open(&m.io).unwrap();
-        let weights = Weights::from_params(&params).unwrap();
-        let (direct, _, _, _) = outputs(&sym, &weights, &io, FUSED).unwrap();
-        let (winograd, _, _, _) = outputs(&sym, &weights, &io, WINOGRAD).unwrap();
-        if direct.iter().zip(&winograd).any(|(a, b)| a.data != b.data) {
+        let runs = run_with(&m, &[FUSED, WINOGRAD]);
+        if runs[0]
+            .0
+            .iter()
+            .zip(&runs[1].0)
+            .any(|(a, b)| a.data != b.data)
+        {
             changed += 1;
         }
     }
@@ -182,13 +194,10 @@ fn fused_plans_match_unfused_plans() {
     let mut fused_models = 0;
     for m in fixture_models(&["models", "spec-examples", "nets"]) {
         let name = m.symbol.file_name().unwrap().to_string_lossy().into_owned();
-        let sym = Symbol::open(&m.symbol).unwrap();
-        let params = ParamsFile::open(&m.params).unwrap();
-        let io = ParamsFile::open(&m.io).unwrap();
-        let weights = Weights::from_params(&params).unwrap();
-        let (plain, _, _, none) = outputs(&sym, &weights, &io, UNFUSED).unwrap();
-        let (fused, _, _, count) = outputs(&sym, &weights, &io, FUSED).unwrap();
-        let (unfolded, _, _, same) = outputs(&sym, &weights, &io, UNFOLDED).unwrap();
+        let mut runs = run_with(&m, &[UNFUSED, FUSED, UNFOLDED]).into_iter();
+        let mut next = || runs.next().unwrap();
+        let ((plain, _, _, none), (fused, _, _, count), (unfolded, _, _, same)) =
+            (next(), next(), next());
         assert_eq!(none, 0);
         assert_eq!(count, same);
         if count > 0 {

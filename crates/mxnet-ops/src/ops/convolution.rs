@@ -18,7 +18,7 @@ use crate::registry::OpEntry;
 use crate::tensor::shape_str;
 
 use super::epilogue::Epilogue;
-use super::util::per_axis;
+use super::util::{SendPtr, per_axis};
 use super::winograd;
 
 pub(crate) static OPS: &[OpEntry] = &[OpEntry {
@@ -549,22 +549,6 @@ fn tile_cols(klen: usize, osp: usize) -> usize {
     if osp * 2 <= nt * 3 { osp } else { nt }
 }
 
-/// A pointer that may cross threads; users guarantee disjoint access.
-#[derive(Clone, Copy)]
-struct SendPtr(*mut f32);
-// SAFETY: only used to write disjoint tiles of one output from several
-// threads (see `conv_forward`).
-unsafe impl Send for SendPtr {}
-// SAFETY: as above.
-unsafe impl Sync for SendPtr {}
-
-impl SendPtr {
-    /// The pointer (a method, so closures capture the whole `SendPtr`).
-    fn get(self) -> *mut f32 {
-        self.0
-    }
-}
-
 /// Forward convolution of `x` (N, C, *spatial) with `w` into `y`, then the
 /// epilogue (`Epilogue::bias` for a plain convolution).
 ///
@@ -593,7 +577,7 @@ pub(crate) fn conv_forward(
         let u = winograd::transform_filters(w, conv.num_filter, xshape[1]);
         winograd::conv_winograd(conv, xshape, x, &u, epi, yshape, y);
     } else {
-        conv_direct(conv, xshape, x, w, epi, yshape, y);
+        conv_tiled(conv, xshape, x, w, epi, yshape, y, None);
     }
 }
 
@@ -617,25 +601,11 @@ pub(crate) fn conv_forward_transformed(
     }
 }
 
-/// The direct convolution: [`conv_forward`] without Winograd (the
-/// reference its fast paths are tested against).
+/// The direct convolution ([`conv_forward`] without Winograd, the
+/// reference its fast paths are tested against), with the columns per tile
+/// given (tests) or chosen by [`tile_cols`].
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn conv_direct(
-    conv: &Convolution,
-    xshape: &[usize],
-    x: &[f32],
-    w: &[f32],
-    epi: &Epilogue<'_>,
-    yshape: &[usize],
-    y: &mut [f32],
-) {
-    conv_tiled(conv, xshape, x, w, epi, yshape, y, None);
-}
-
-/// [`conv_forward`] with the columns per tile given (tests), or chosen by
-/// [`tile_cols`].
-#[allow(clippy::too_many_arguments)]
-fn conv_tiled(
+pub(crate) fn conv_tiled(
     conv: &Convolution,
     xshape: &[usize],
     x: &[f32],

@@ -166,3 +166,21 @@ pub fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
         Err(_) => f(&mut vec![0.0; len]),
     })
 }
+
+/// An output pointer that may cross threads, for kernels whose tasks write
+/// disjoint parts of one output (tiles, rows) that are not contiguous
+/// chunks. Users guarantee that no two tasks touch the same element.
+#[derive(Clone, Copy)]
+pub(crate) struct SendPtr(pub(crate) *mut f32);
+// SAFETY: the pointer is only dereferenced by tasks writing disjoint
+// elements of one live output buffer (see the users' SAFETY comments).
+unsafe impl Send for SendPtr {}
+// SAFETY: as above.
+unsafe impl Sync for SendPtr {}
+
+impl SendPtr {
+    /// The pointer (a method, so closures capture the whole `SendPtr`).
+    pub(crate) fn get(self) -> *mut f32 {
+        self.0
+    }
+}

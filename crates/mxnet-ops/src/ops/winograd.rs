@@ -22,6 +22,7 @@ use rayon::prelude::*;
 
 use super::convolution::Convolution;
 use super::epilogue::Epilogue;
+use super::util::SendPtr;
 use crate::gemm::{Mat, sgemm, sgemm_seq};
 
 /// Whether `conv` over an input of `xshape` (N, C, H, W) runs here: a 2-D
@@ -283,25 +284,9 @@ fn output_rows(m: &[f32], stride: usize, tiles: usize, tw: usize, ow: usize, out
     }
 }
 
-/// A pointer that may cross threads; users guarantee disjoint access.
-#[derive(Clone, Copy)]
-struct SendPtr(*mut f32);
-// SAFETY: only used to write disjoint rows of one output from several
-// threads (see `conv_winograd`).
-unsafe impl Send for SendPtr {}
-// SAFETY: as above.
-unsafe impl Sync for SendPtr {}
-
-impl SendPtr {
-    /// The pointer (a method, so closures capture the whole `SendPtr`).
-    fn get(self) -> *mut f32 {
-        self.0
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::super::convolution::{Window, conv_direct};
+    use super::super::convolution::{Window, conv_tiled};
     use super::super::epilogue::Post;
     use super::*;
 
@@ -346,7 +331,7 @@ mod tests {
                 ..Epilogue::bias(Some(&bias))
             };
             let mut want = vec![f32::NAN; n * f * oh * ow];
-            conv_direct(&conv, &xs, &x, &wt, &epi, &ys, &mut want);
+            conv_tiled(&conv, &xs, &x, &wt, &epi, &ys, &mut want, None);
             let mut got = vec![f32::NAN; want.len()];
             let u = transform_filters(&wt, f, c);
             conv_winograd(&conv, &xs, &x, &u, &epi, &ys, &mut got);
