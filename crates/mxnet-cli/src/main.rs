@@ -137,7 +137,12 @@ load_ms and peak_rss_bytes for scripts.
 
 Examples:
   mxnet-io bench resnet50-symbol.json --input-shape data=1,3,224,224
-  mxnet-io bench resnet50-symbol.json -s data=8,3,224,224 --threads 2 --runs 20 --format json";
+  mxnet-io bench resnet50-symbol.json -s data=8,3,224,224 --threads 2 --runs 20 --format json
+  mxnet-io bench resnet50-symbol.json -s data=1,3,224,224 --runs 20 --profile shape
+    (time per op at each input -> output shape, slowest first: the slow layers)
+
+scripts/bench_models.py in the repository runs MXNet 1.9.1 beside this command
+and prints the ratios.";
 
 #[derive(clap::Args, Debug)]
 struct PlotArgs {
