@@ -445,6 +445,21 @@ impl DwGeometry {
             let last = g.iw.min(g.cols.saturating_sub(g.pw));
             if g.sw == 1 {
                 phases[py * g.wq + g.pw..py * g.wq + g.pw + last].copy_from_slice(&src[..last]);
+            } else if g.sw == 2 {
+                // The common stride: columns 2m and 2m + 1 go to the two
+                // phases side by side (a de-interleave that vectorises).
+                let (p0, p1) = phases.split_at_mut(phase_len);
+                let (r0, r1) = (&mut p0[py * g.wq..][..g.wq], &mut p1[py * g.wq..][..g.wq]);
+                let (a, b) = if g.pw & 1 == 0 { (r0, r1) } else { (r1, r0) };
+                let (a, b) = (&mut a[g.pw >> 1..], &mut b[(g.pw + 1) >> 1..]);
+                let pairs = src[..last].chunks_exact(2);
+                if let [v] = pairs.remainder() {
+                    a[last / 2] = *v;
+                }
+                for ((x, y), pair) in a.iter_mut().zip(b.iter_mut()).zip(pairs) {
+                    *x = pair[0];
+                    *y = pair[1];
+                }
             } else {
                 // Phase q holds the input columns ix with (ix + pw) % sw == q.
                 for q in 0..g.sw {
