@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 use half::{bf16, f16};
 use mxnet_format::params::{Array, ParamsFile, ParamsWriter, RecordPolicy};
-use mxnet_format::symbol::{Attrs, Node, NodeEntry, Symbol};
+use mxnet_format::symbol::{Node, NodeEntry, Symbol};
 use mxnet_format::{DType, symbol};
 use serde_json::{Value, json};
 
@@ -167,21 +167,9 @@ fn dtype_arrays() -> Vec<(&'static str, Array<'static>)> {
     ]
 }
 
-fn attrs(pairs: &[(&str, &str)]) -> Attrs {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect()
-}
-
 fn op(op: &str, name: &str, a: &[(&str, &str)], inputs: &[u32]) -> Node {
-    Node {
-        op: op.to_owned(),
-        name: name.to_owned(),
-        attrs: attrs(a),
-        inputs: inputs.iter().map(|&i| NodeEntry::new(i, 0)).collect(),
-        ..Node::default()
-    }
+    let inputs = inputs.iter().map(|&i| NodeEntry::new(i, 0)).collect();
+    Node::operator(op, name, a, inputs)
 }
 
 /// conv → BatchNorm → relu → max-pool → FC → SoftmaxOutput, built by hand.

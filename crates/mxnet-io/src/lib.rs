@@ -290,38 +290,34 @@ fn import_net_with(
             path: model.symbol_path.clone(),
             error: Box::new(e),
         })?;
-    let value = {
-        {
-            for (name, shape) in shapes {
-                if imported.net.set_input_shape(name, shape.clone()).is_err() {
-                    notes.push(format!(
-                        "--input-shape {name}: the net has no input called {name:?}"
-                    ));
-                }
-            }
-            if !imported.dropped_labels.is_empty() {
-                notes.push(format!(
-                    "loss labels not needed for inference were left out: {}",
-                    imported.dropped_labels.join(", ")
-                ));
-            }
-            if !imported.fallbacks.is_empty() {
-                notes.push(format!(
-                    "{} node(s) kept as MXNetOp layers (see LayerAssociation for why)",
-                    imported.fallbacks.len()
-                ));
-            }
-            match element {
-                Element::LayerAssociation => {
-                    Imported::LayerAssociation(layer_association(&imported.net), imported.fallbacks)
-                }
-                _ => Imported::Net(Box::new(NetImport {
-                    net: imported.net,
-                    fallbacks: imported.fallbacks,
-                    dropped_labels: imported.dropped_labels,
-                })),
-            }
+    for (name, shape) in shapes {
+        if imported.net.set_input_shape(name, shape.clone()).is_err() {
+            notes.push(format!(
+                "--input-shape {name}: the net has no input called {name:?}"
+            ));
         }
+    }
+    if !imported.dropped_labels.is_empty() {
+        notes.push(format!(
+            "loss labels not needed for inference were left out: {}",
+            imported.dropped_labels.join(", ")
+        ));
+    }
+    if !imported.fallbacks.is_empty() {
+        notes.push(format!(
+            "{} node(s) kept as MXNetOp layers (see LayerAssociation for why)",
+            imported.fallbacks.len()
+        ));
+    }
+    let value = match element {
+        Element::LayerAssociation => {
+            Imported::LayerAssociation(layer_association(&imported.net), imported.fallbacks)
+        }
+        _ => Imported::Net(Box::new(NetImport {
+            net: imported.net,
+            fallbacks: imported.fallbacks,
+            dropped_labels: imported.dropped_labels,
+        })),
     };
     Ok(Import {
         value,

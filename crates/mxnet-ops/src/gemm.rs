@@ -252,7 +252,7 @@ fn gemv(
 /// Dot product of equal-length slices, with AVX2/FMA when the CPU has them.
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+    if crate::ops::util::Simd::detect() != crate::ops::util::Simd::Baseline {
         // SAFETY: the CPU supports the features `dot_fma` is compiled for.
         return unsafe { dot_fma(a, b) };
     }

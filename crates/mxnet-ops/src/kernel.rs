@@ -76,3 +76,31 @@ pub(crate) fn expect_inputs(inputs: &[&[usize]], n: usize) -> Result<(), String>
         Ok(())
     }
 }
+
+/// Runs `k` on float32 inputs (shape, values) and returns its outputs, each
+/// filled with NaN before the call so unwritten values show: the unit tests'
+/// way to call a kernel without an executor.
+#[cfg(test)]
+pub(crate) fn run_kernel(k: &dyn Kernel, inputs: &[(Vec<usize>, Vec<f32>)]) -> Vec<Vec<f32>> {
+    let shapes: Vec<&[usize]> = inputs.iter().map(|(s, _)| s.as_slice()).collect();
+    let oshapes = k.infer_shapes(&shapes).unwrap();
+    let ins: Vec<In<'_>> = inputs
+        .iter()
+        .map(|(s, d)| In {
+            shape: s,
+            data: d,
+            dtype: DType::F32,
+        })
+        .collect();
+    let mut bufs: Vec<Vec<f32>> = oshapes
+        .iter()
+        .map(|s| vec![f32::NAN; s.iter().product()])
+        .collect();
+    let mut outs: Vec<Out<'_>> = bufs
+        .iter_mut()
+        .zip(&oshapes)
+        .map(|(b, s)| Out { shape: s, data: b })
+        .collect();
+    k.forward(&ins, &mut outs).unwrap();
+    bufs
+}

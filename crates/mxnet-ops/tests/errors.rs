@@ -10,16 +10,8 @@ use mxnet_format::symbol::{Node, NodeEntry, Symbol};
 use mxnet_ops::{Error, Executor, Program, Tensor, Weights};
 
 fn op(op: &str, name: &str, attrs: &[(&str, &str)], inputs: &[u32]) -> Node {
-    Node {
-        op: op.into(),
-        name: name.into(),
-        attrs: attrs
-            .iter()
-            .map(|(k, v)| ((*k).into(), (*v).into()))
-            .collect(),
-        inputs: inputs.iter().map(|&i| NodeEntry::new(i, 0)).collect(),
-        ..Node::default()
-    }
+    let inputs = inputs.iter().map(|&i| NodeEntry::new(i, 0)).collect();
+    Node::operator(op, name, attrs, inputs)
 }
 
 /// data → fc1 → relu → Custom ×2 → WarpCTC.

@@ -9,16 +9,8 @@ use mxnet_format::symbol::{Node, NodeEntry, Symbol};
 use mxnet_ops::{Executor, Program, Tensor, Weights};
 
 fn op(op: &str, name: &str, attrs: &[(&str, &str)], inputs: &[u32]) -> Node {
-    Node {
-        op: op.into(),
-        name: name.into(),
-        attrs: attrs
-            .iter()
-            .map(|(k, v)| ((*k).into(), (*v).into()))
-            .collect(),
-        inputs: inputs.iter().map(|&i| NodeEntry::new(i, 0)).collect(),
-        ..Node::default()
-    }
+    let inputs = inputs.iter().map(|&i| NodeEntry::new(i, 0)).collect();
+    Node::operator(op, name, attrs, inputs)
 }
 
 fn inputs_of(sym: &Symbol, data: Vec<usize>) -> Vec<(String, Vec<usize>)> {

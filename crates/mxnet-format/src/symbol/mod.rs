@@ -88,6 +88,26 @@ impl Node {
         }
     }
 
+    /// An operator node: `op` named `name` with the given attributes (as
+    /// strings, as the file stores them) reading `inputs`.
+    pub fn operator(
+        op: impl Into<String>,
+        name: impl Into<String>,
+        attrs: &[(&str, &str)],
+        inputs: Vec<NodeEntry>,
+    ) -> Node {
+        Node {
+            op: op.into(),
+            name: name.into(),
+            attrs: attrs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            inputs,
+            ..Node::default()
+        }
+    }
+
     /// True for a variable (`"op": "null"`).
     pub fn is_variable(&self) -> bool {
         self.op == "null"

@@ -18,7 +18,7 @@ use crate::registry::OpEntry;
 use crate::tensor::shape_str;
 
 use super::epilogue::Epilogue;
-use super::util::{SendPtr, per_axis};
+use super::util::{SendPtr, Simd, per_axis};
 use super::winograd;
 
 pub(crate) static OPS: &[OpEntry] = &[OpEntry {
@@ -96,6 +96,28 @@ impl Window {
         Ok(out)
     }
 
+    /// Checks that data `x` is (N, C, spatial…) for this window and that
+    /// its channels and the `filters` split into `groups`; returns (C,
+    /// filters, groups).
+    pub(crate) fn grouped(
+        &self,
+        x: &[usize],
+        filters: usize,
+        groups: usize,
+    ) -> Result<(usize, usize, usize), String> {
+        let nd = self.nd;
+        if x.len() != nd + 2 {
+            return Err(format!("data must be {}-d for a {nd}-d kernel", nd + 2));
+        }
+        let (c, f, g) = (x[1], filters, groups);
+        if c % g != 0 || f % g != 0 {
+            return Err(format!(
+                "{c} channels and {f} filters do not split into {g} groups"
+            ));
+        }
+        Ok((c, f, g))
+    }
+
     /// The spatial sizes of an NC* shape, padded to three.
     pub(crate) fn spatial(&self, shape: &[usize]) -> [usize; 3] {
         let mut s = [1; 3];
@@ -149,15 +171,7 @@ impl Kernel for Convolution {
         expect_inputs(inputs, if self.no_bias { 2 } else { 3 })?;
         let x = inputs[0];
         let nd = self.win.nd;
-        if x.len() != nd + 2 {
-            return Err(format!("data must be {}-d for a {nd}-d kernel", nd + 2));
-        }
-        let (c, f, g) = (x[1], self.num_filter, self.groups);
-        if c % g != 0 || f % g != 0 {
-            return Err(format!(
-                "{c} channels and {f} filters do not split into {g} groups"
-            ));
-        }
+        let (c, f, g) = self.win.grouped(x, self.num_filter, self.groups)?;
         let mut w = vec![f, c / g];
         w.extend_from_slice(&self.win.kernel[3 - nd..]);
         if inputs[1] != w.as_slice() {
@@ -347,7 +361,7 @@ fn depthwise(
             // SAFETY: as above.
             #[cfg(target_arch = "x86_64")]
             Simd::Avx2 => unsafe { dw_plane_avx2(&geo, xp, wp, scratch, yp) },
-            Simd::Baseline => geo.plane(xp, wp, scratch, yp),
+            _ => geo.plane(xp, wp, scratch, yp),
         });
         epi.apply(ch, yp, p * osp);
     };
@@ -509,31 +523,6 @@ impl DwGeometry {
 fn axpy(acc: &mut [f32], a: f32, x: &[f32]) {
     for (o, &v) in acc.iter_mut().zip(x) {
         *o += a * v;
-    }
-}
-
-/// The widest vector instructions the CPU has.
-#[derive(Clone, Copy)]
-enum Simd {
-    #[cfg(target_arch = "x86_64")]
-    Avx512,
-    #[cfg(target_arch = "x86_64")]
-    Avx2,
-    Baseline,
-}
-
-impl Simd {
-    fn detect() -> Simd {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                return Simd::Avx512;
-            }
-            if std::arch::is_x86_feature_detected!("avx2") {
-                return Simd::Avx2;
-            }
-        }
-        Simd::Baseline
     }
 }
 
@@ -745,8 +734,31 @@ pub(crate) fn conv_tiled(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// A 2-D convolution with a square kernel, stride, dilation and padding.
+    pub(crate) fn square_conv(
+        k: usize,
+        stride: usize,
+        dilate: usize,
+        pad: usize,
+        filters: usize,
+        groups: usize,
+    ) -> Convolution {
+        Convolution {
+            win: Window {
+                nd: 2,
+                kernel: [1, k, k],
+                stride: [1, stride, stride],
+                dilate: [1, dilate, dilate],
+                pad: [0, pad, pad],
+            },
+            num_filter: filters,
+            groups,
+            no_bias: false,
+        }
+    }
 
     /// A direct, obviously correct 2-D convolution for comparison.
     fn naive(
@@ -809,18 +821,7 @@ mod tests {
             (3, 64, 1, 3, 1, 1, 1, 4, 4),
             (8, 96, 2, 1, 1, 1, 0, 3, 3),
         ] {
-            let conv = Convolution {
-                win: Window {
-                    nd: 2,
-                    kernel: [1, k, k],
-                    stride: [1, stride, stride],
-                    dilate: [1, dilate, dilate],
-                    pad: [0, pad, pad],
-                },
-                num_filter: f,
-                groups: g,
-                no_bias: false,
-            };
+            let conv = square_conv(k, stride, dilate, pad, f, g);
             let xs = [2, c, h, wd];
             let x: Vec<f32> = (0..2 * c * h * wd)
                 .map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0)
@@ -870,18 +871,7 @@ mod tests {
             (4, 1, 1, 3),
         ] {
             let c = 5;
-            let conv = Convolution {
-                win: Window {
-                    nd: 2,
-                    kernel: [1, k, k],
-                    stride: [1, stride, stride],
-                    dilate: [1, dilate, dilate],
-                    pad: [0, pad, pad],
-                },
-                num_filter: c,
-                groups: c,
-                no_bias: false,
-            };
+            let conv = square_conv(k, stride, dilate, pad, c, c);
             let xs = [2, c, 9, 11];
             let x: Vec<f32> = (0..2 * c * 99)
                 .map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0)

@@ -164,15 +164,7 @@ impl Deconv {
         expect_inputs(inputs, if self.no_bias { 2 } else { 3 })?;
         let x = inputs[0];
         let nd = self.win.nd;
-        if x.len() != nd + 2 {
-            return Err(format!("data must be {}-d for a {nd}-d kernel", nd + 2));
-        }
-        let (c, f, g) = (x[1], self.num_filter, self.groups);
-        if c % g != 0 || f % g != 0 {
-            return Err(format!(
-                "{c} channels and {f} filters do not split into {g} groups"
-            ));
-        }
+        let (c, f, _) = self.win.grouped(x, self.num_filter, self.groups)?;
         let w = self.weight_shape(c);
         if inputs[1] != w.as_slice() {
             return Err(format!("weight must have shape {}", shape_str(&w)));

@@ -58,6 +58,31 @@ struct Gemm {
     k: usize,
 }
 
+impl Gemm {
+    /// Row-major `m × k` and `k × n` views of operands stored as (m, k) and
+    /// (k, n), or as their transposes when `ta` / `tb`.
+    fn operands<'a>(self, a: &'a [f32], ta: bool, b: &'a [f32], tb: bool) -> (Mat<'a>, Mat<'a>) {
+        let Gemm { m, n, k } = self;
+        let a = if ta {
+            Mat::transposed(a, m)
+        } else {
+            Mat::rows(a, k)
+        };
+        let b = if tb {
+            Mat::transposed(b, k)
+        } else {
+            Mat::rows(b, n)
+        };
+        (a, b)
+    }
+}
+
+/// `transpose_a` and `transpose_b`, which `dot`, `batch_dot` and
+/// `_linalg_gemm2` share.
+fn transposes(a: &Attrs<'_>) -> Result<(bool, bool), AttrError> {
+    Ok((a.bool("transpose_a", false)?, a.bool("transpose_b", false)?))
+}
+
 #[derive(Debug)]
 struct Dot {
     ta: bool,
@@ -65,10 +90,8 @@ struct Dot {
 }
 
 fn build_dot(a: &Attrs<'_>) -> Result<Box<dyn Kernel>, AttrError> {
-    Ok(Box::new(Dot {
-        ta: a.bool("transpose_a", false)?,
-        tb: a.bool("transpose_b", false)?,
-    }))
+    let (ta, tb) = transposes(a)?;
+    Ok(Box::new(Dot { ta, tb }))
 }
 
 impl Dot {
@@ -141,20 +164,9 @@ impl Kernel for Dot {
 
     fn forward(&self, inputs: &[In<'_>], outputs: &mut [Out<'_>]) -> Result<(), String> {
         let (l, r) = (inputs[0], inputs[1]);
-        let (_, Gemm { m, n, k }) = self.plan(l.shape, r.shape)?;
-        // lhs as m×k: row-major (m, k), or the transpose of a (k, m).
-        let a = if self.ta {
-            Mat::transposed(l.data, m)
-        } else {
-            Mat::rows(l.data, k)
-        };
-        // rhs as k×n: row-major (k, n), or the transpose of an (n, k).
-        let b = if self.tb {
-            Mat::transposed(r.data, k)
-        } else {
-            Mat::rows(r.data, n)
-        };
-        sgemm(m, n, k, a, b, outputs[0].data, n, false);
+        let (_, g) = self.plan(l.shape, r.shape)?;
+        let (a, b) = g.operands(l.data, self.ta, r.data, self.tb);
+        sgemm(g.m, g.n, g.k, a, b, outputs[0].data, g.n, false);
         Ok(())
     }
 }
@@ -166,10 +178,8 @@ struct BatchDot {
 }
 
 fn build_batch_dot(a: &Attrs<'_>) -> Result<Box<dyn Kernel>, AttrError> {
-    Ok(Box::new(BatchDot {
-        ta: a.bool("transpose_a", false)?,
-        tb: a.bool("transpose_b", false)?,
-    }))
+    let (ta, tb) = transposes(a)?;
+    Ok(Box::new(BatchDot { ta, tb }))
 }
 
 impl BatchDot {
@@ -222,21 +232,12 @@ impl Kernel for BatchDot {
 
     fn forward(&self, inputs: &[In<'_>], outputs: &mut [Out<'_>]) -> Result<(), String> {
         let (l, r) = (inputs[0], inputs[1]);
-        let (_, Gemm { m, n, k }) = self.plan(l.shape, r.shape)?;
-        let (ta, tb) = (self.ta, self.tb);
+        let (_, g) = self.plan(l.shape, r.shape)?;
+        let Gemm { m, n, k } = g;
         par_rows(outputs[0].data, m * n, |bi, c| {
             let ad = &l.data[bi * m * k..(bi + 1) * m * k];
             let bd = &r.data[bi * k * n..(bi + 1) * k * n];
-            let a = if ta {
-                Mat::transposed(ad, m)
-            } else {
-                Mat::rows(ad, k)
-            };
-            let b = if tb {
-                Mat::transposed(bd, k)
-            } else {
-                Mat::rows(bd, n)
-            };
+            let (a, b) = g.operands(ad, self.ta, bd, self.tb);
             sgemm(m, n, k, a, b, c, n, false);
         });
         Ok(())
@@ -266,9 +267,10 @@ struct Gemm2 {
 }
 
 fn build_gemm2(a: &Attrs<'_>) -> Result<Box<dyn Kernel>, AttrError> {
+    let (ta, tb) = transposes(a)?;
     Ok(Box::new(Gemm2 {
-        ta: a.bool("transpose_a", false)?,
-        tb: a.bool("transpose_b", false)?,
+        ta,
+        tb,
         alpha: a.float("alpha", 1.0)? as f32,
         axis: a.int("axis", -2)?,
     }))

@@ -91,8 +91,9 @@ pub(crate) fn modulo(a: f32, b: f32) -> f32 {
     }
 }
 
-/// Which binary function an op name means.
-fn bin_of(name: &str) -> Option<Bin> {
+/// Which binary function an op name means (`elemwise_add`, `broadcast_add`,
+/// `_plus` and `add` all mean [`Bin::Add`]).
+pub(crate) fn bin_of(name: &str) -> Option<Bin> {
     let base = name
         .strip_prefix("elemwise_")
         .or_else(|| name.strip_prefix("broadcast_"))
@@ -119,12 +120,6 @@ fn bin_of(name: &str) -> Option<Bin> {
         "logical_xor" => Bin::Xor,
         _ => return None,
     })
-}
-
-macro_rules! entries {
-    ($($name:literal => $summary:literal),* $(,)?) => {
-        &[$(OpEntry { name: $name, build, family: "math", summary: $summary }),*]
-    };
 }
 
 pub(crate) static OPS: &[OpEntry] = entries![

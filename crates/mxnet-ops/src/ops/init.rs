@@ -355,16 +355,8 @@ mod tests {
     use crate::{Executor, Program, Tensor, Weights};
 
     fn node(op: &str, attrs: &[(&str, &str)], inputs: &[u32]) -> Node {
-        Node {
-            op: op.to_owned(),
-            name: op.to_owned(),
-            attrs: attrs
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect(),
-            inputs: inputs.iter().map(|&i| NodeEntry::new(i, 0)).collect(),
-            ..Node::default()
-        }
+        let inputs = inputs.iter().map(|&i| NodeEntry::new(i, 0)).collect();
+        Node::operator(op, op, attrs, inputs)
     }
 
     /// `_zeros` with 0 (unknown) dims takes its shape from its consumer:

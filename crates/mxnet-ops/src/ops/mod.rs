@@ -4,6 +4,14 @@
 
 use crate::registry::OpEntry;
 
+/// `entries!["name" => "summary", …]`: the [`OpEntry`] list of a family of
+/// ops in the math family that share the `build` function in scope.
+macro_rules! entries {
+    ($($name:literal => $summary:literal),* $(,)?) => {
+        &[$(OpEntry { name: $name, build, family: "math", summary: $summary }),*]
+    };
+}
+
 pub(crate) mod epilogue;
 pub(crate) mod util;
 

@@ -529,27 +529,7 @@ mod tests {
     use super::*;
 
     fn run(k: &dyn Kernel, inputs: &[(Vec<usize>, Vec<f32>)]) -> Vec<Vec<f32>> {
-        let shapes: Vec<&[usize]> = inputs.iter().map(|(s, _)| s.as_slice()).collect();
-        let oshapes = k.infer_shapes(&shapes).unwrap();
-        let ins: Vec<In<'_>> = inputs
-            .iter()
-            .map(|(s, d)| In {
-                shape: s,
-                data: d,
-                dtype: mxnet_format::DType::F32,
-            })
-            .collect();
-        let mut bufs: Vec<Vec<f32>> = oshapes
-            .iter()
-            .map(|s| vec![f32::NAN; s.iter().product()])
-            .collect();
-        let mut outs: Vec<Out<'_>> = bufs
-            .iter_mut()
-            .zip(&oshapes)
-            .map(|(b, s)| Out { shape: s, data: b })
-            .collect();
-        k.forward(&ins, &mut outs).unwrap();
-        bufs
+        crate::kernel::run_kernel(k, inputs)
     }
 
     fn close(a: &[f32], b: &[f32]) -> bool {

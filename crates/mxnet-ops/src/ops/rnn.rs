@@ -40,6 +40,8 @@ use crate::tensor::shape_str;
 
 use rayon::prelude::*;
 
+use super::util::{SendPtr, Simd};
+
 use super::util::PAR_GRAIN;
 
 pub(crate) static OPS: &[OpEntry] = &[OpEntry {
@@ -371,14 +373,7 @@ impl Kernel for Rnn {
 
 /// Whether the AVX2/FMA versions of the kernels below can run.
 fn has_avx2() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    Simd::detect() != Simd::Baseline
 }
 
 /// One direction of one layer over the whole sequence.
@@ -732,7 +727,7 @@ impl Packed {
     fn gemv(&self, x: &[f32], n: usize, out: &mut [f32], simd: bool) {
         let (m, k) = (self.m, self.k);
         let panels = m.div_ceil(PANEL);
-        let wide = simd && has_avx512();
+        let wide = simd && Simd::detect() == Simd::Avx512;
         // The panel `pi` times the vectors b0..b1 (at most NB4).
         let run = |pi: usize, b0: usize, b1: usize| -> [[f32; PANEL]; NB4] {
             let panel = &self.data[pi * PANEL * k..(pi + 1) * PANEL * k];
@@ -754,40 +749,33 @@ impl Packed {
             }
             acc
         };
-        let groups: Vec<(usize, usize)> =
-            (0..n).step_by(NB4).map(|b| (b, (b + NB4).min(n))).collect();
-        let panel_out = |pi: usize| -> Vec<[[f32; PANEL]; NB4]> {
-            groups.iter().map(|&(b0, b1)| run(pi, b0, b1)).collect()
-        };
-        let results: Vec<Vec<[[f32; PANEL]; NB4]>> = if n * m * k >= 1 << 16 {
-            (0..panels).into_par_iter().map(panel_out).collect()
-        } else {
-            (0..panels).map(panel_out).collect()
-        };
-        for (pi, per_group) in results.iter().enumerate() {
+        assert!(out.len() >= n * m, "gemv: output smaller than {n}x{m}");
+        let op = SendPtr(out.as_mut_ptr());
+        // Panel `pi`'s rows of every vector's output.
+        let panel = |pi: usize| {
             let (i0, i1) = (pi * PANEL, (pi * PANEL + PANEL).min(m));
-            for (&(b0, b1), acc) in groups.iter().zip(per_group) {
-                for (b, a) in (b0..b1).zip(acc) {
-                    out[b * m + i0..b * m + i1].copy_from_slice(&a[..i1 - i0]);
+            for b0 in (0..n).step_by(NB4) {
+                let b1 = (b0 + NB4).min(n);
+                for (b, a) in (b0..b1).zip(run(pi, b0, b1)) {
+                    // SAFETY: rows i0..i1 of vector b, inside `out` (asserted
+                    // above); each panel's rows are written by its task only.
+                    let o = unsafe {
+                        std::slice::from_raw_parts_mut(op.get().add(b * m + i0), i1 - i0)
+                    };
+                    o.copy_from_slice(&a[..i1 - i0]);
                 }
             }
+        };
+        if n * m * k >= 1 << 16 {
+            (0..panels).into_par_iter().for_each(panel);
+        } else {
+            (0..panels).for_each(panel);
         }
     }
 }
 
 /// Vectors per pass of [`panel_fma4`].
 const NB4: usize = 4;
-
-fn has_avx512() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("fma")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
-}
 
 /// One panel times four vectors (16 accumulator registers with AVX-512).
 #[cfg(target_arch = "x86_64")]
@@ -867,22 +855,18 @@ mod tests {
 
         let names = ["data", "parameters", "state", "state_cell"];
         let mut nodes: Vec<Node> = names.iter().map(|n| Node::variable(*n)).collect();
-        nodes.push(Node {
-            op: "RNN".into(),
-            name: "lstm".into(),
-            attrs: [
+        nodes.push(Node::operator(
+            "RNN",
+            "lstm",
+            &[
                 ("mode", "lstm"),
                 ("state_size", "3"),
                 ("num_layers", "2"),
                 ("bidirectional", "True"),
                 ("state_outputs", "True"),
-            ]
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect(),
-            inputs: (0..4).map(|i| NodeEntry::new(i, 0)).collect(),
-            ..Node::default()
-        });
+            ],
+            (0..4).map(|i| NodeEntry::new(i, 0)).collect(),
+        ));
         let outs = (0..3).map(|k| NodeEntry::new(4, k)).collect();
         let sym = Symbol::new(nodes, outs).unwrap();
         let program = Program::compile(&sym, None).unwrap();
@@ -920,27 +904,7 @@ mod tests {
 
     /// Runs `rnn` on inputs of the given shapes and values; returns the outputs.
     fn run(rnn: &Rnn, inputs: &[(Vec<usize>, Vec<f32>)]) -> Vec<Vec<f32>> {
-        let shapes: Vec<&[usize]> = inputs.iter().map(|(s, _)| s.as_slice()).collect();
-        let oshapes = rnn.infer_shapes(&shapes).unwrap();
-        let ins: Vec<In<'_>> = inputs
-            .iter()
-            .map(|(s, d)| In {
-                shape: s,
-                data: d,
-                dtype: mxnet_format::DType::F32,
-            })
-            .collect();
-        let mut bufs: Vec<Vec<f32>> = oshapes
-            .iter()
-            .map(|s| vec![f32::NAN; s.iter().product()])
-            .collect();
-        let mut outs: Vec<Out<'_>> = bufs
-            .iter_mut()
-            .zip(&oshapes)
-            .map(|(b, s)| Out { shape: s, data: b })
-            .collect();
-        rnn.forward(&ins, &mut outs).unwrap();
-        bufs
+        crate::kernel::run_kernel(rnn, inputs)
     }
 
     fn values(n: usize, seed: f32) -> Vec<f32> {

@@ -28,7 +28,7 @@ use crate::error::AttrError;
 use crate::kernel::{In, Kernel, Out, expect_inputs};
 use crate::registry::OpEntry;
 
-use super::elemwise::Bin;
+use super::elemwise::{Bin, bin_of};
 use super::math::{store_all_as, store_as};
 use super::util::map_unary;
 
@@ -54,38 +54,15 @@ pub(crate) fn scalar_in(d: DType, is_int: bool, s: f64) -> f32 {
     }
 }
 
-/// Which function and operand order each op name means.
+/// Which function and operand order each op name means: the tensor–tensor
+/// op of the same base name ([`bin_of`]), reversed for `_r…_scalar`.
 fn scalar_op_of(name: &str) -> Option<(Bin, bool)> {
     let base = name.strip_prefix('_')?.strip_suffix("_scalar")?;
     let (base, reversed) = match base.strip_prefix('r') {
         Some(b @ ("minus" | "div" | "power" | "mod")) => (b, true),
         _ => (base, false),
     };
-    let op = match base {
-        "plus" => Bin::Add,
-        "minus" => Bin::Sub,
-        "mul" => Bin::Mul,
-        "div" => Bin::Div,
-        "power" => Bin::Pow,
-        "mod" => Bin::Mod,
-        "maximum" => Bin::Max,
-        "minimum" => Bin::Min,
-        "hypot" => Bin::Hypot,
-        "equal" => Bin::Eq,
-        "not_equal" => Bin::Ne,
-        "greater" => Bin::Gt,
-        "greater_equal" => Bin::Ge,
-        "lesser" => Bin::Lt,
-        "lesser_equal" => Bin::Le,
-        _ => return None,
-    };
-    Some((op, reversed))
-}
-
-macro_rules! entries {
-    ($($name:literal => $summary:literal),* $(,)?) => {
-        &[$(OpEntry { name: $name, build, family: "math", summary: $summary }),*]
-    };
+    Some((bin_of(base)?, reversed))
 }
 
 /// The tensor–scalar ops' entries.

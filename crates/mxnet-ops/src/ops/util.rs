@@ -184,3 +184,30 @@ impl SendPtr {
         self.0
     }
 }
+
+/// The widest vector instructions this CPU has, for kernels written once,
+/// compiled per instruction set with `#[target_feature]` and chosen at run
+/// time. `Avx512` means AVX-512F and FMA, `Avx2` AVX2 and FMA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Simd {
+    Avx512,
+    Avx2,
+    Baseline,
+}
+
+impl Simd {
+    /// What this CPU has (the standard library caches the answer).
+    pub(crate) fn detect() -> Simd {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::is_x86_feature_detected as has;
+            if has!("fma") && has!("avx512f") {
+                return Simd::Avx512;
+            }
+            if has!("fma") && has!("avx2") {
+                return Simd::Avx2;
+            }
+        }
+        Simd::Baseline
+    }
+}

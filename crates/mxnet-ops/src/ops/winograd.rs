@@ -286,7 +286,8 @@ fn output_rows(m: &[f32], stride: usize, tiles: usize, tw: usize, ow: usize, out
 
 #[cfg(test)]
 mod tests {
-    use super::super::convolution::{Window, conv_tiled};
+    use super::super::convolution::conv_tiled;
+    use super::super::convolution::tests::square_conv;
     use super::super::epilogue::Post;
     use super::*;
 
@@ -301,18 +302,7 @@ mod tests {
             (1, 8, 8, 1, 1, 1),
             (2, 32, 24, 1, 30, 23),
         ] {
-            let conv = Convolution {
-                win: Window {
-                    nd: 2,
-                    kernel: [1, 3, 3],
-                    stride: [1, 1, 1],
-                    dilate: [1, 1, 1],
-                    pad: [0, pad, pad],
-                },
-                num_filter: f,
-                groups: 1,
-                no_bias: false,
-            };
+            let conv = square_conv(3, 1, 1, pad, f, 1);
             assert!(applies_with(&conv, &[n, c, h, w], 8, 1));
             let (oh, ow) = (h + 2 * pad - 2, w + 2 * pad - 2);
             let xs = [n, c, h, w];

@@ -22,16 +22,7 @@ pub fn open(rel: &str) -> Symbol {
 }
 
 fn op(op: &str, name: String, attrs: &[(&str, &str)], inputs: Vec<NodeEntry>) -> Node {
-    Node {
-        op: op.to_owned(),
-        name,
-        attrs: attrs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect(),
-        inputs,
-        ..Node::default()
-    }
+    Node::operator(op, name, attrs, inputs)
 }
 
 /// A residual net of `blocks` blocks of conv → bn → relu → conv → bn →
