@@ -326,14 +326,16 @@ pub(crate) fn im2col_tile(
 /// Depthwise convolution (one filter per group and one channel per group,
 /// the MobileNet case) computed directly, one plane per task.
 ///
-/// Each plane is first copied into a zero-padded scratch plane, its columns
-/// split into `stride` phases (phase `q` holds padded columns `q`, `q + s`,
-/// …), so every kernel tap becomes a contiguous multiply-add over an output
-/// row with no bounds checks. With stride 1 along both axes the rows are
-/// not even separate: each tap is one long multiply-add over the whole
-/// padded plane, and the output rows are read out of it. The epilogue then
-/// runs on the plane while it is in cache. The loops are compiled for
-/// AVX-512 and AVX2 as well as the baseline, chosen at run time.
+/// Each plane is first copied into a zero-padded scratch plane split into
+/// `sh × sw` phases (phase `(qh, qw)` holds the padded rows `qh`, `qh + sh`,
+/// … and of those the columns `qw`, `qw + sw`, …). In that layout every
+/// kernel tap, whatever the stride and dilation, reads one contiguous run
+/// of a phase in step with the output, so the whole plane is one long sum
+/// over taps: each block of 64 outputs is accumulated in registers over all
+/// taps and stored once. The output rows are then read out of the
+/// accumulator (whose rows are as wide as a phase) and the epilogue runs on
+/// the plane while it is in cache. The loops are compiled for AVX-512 and
+/// AVX2 as well as the baseline, chosen at run time.
 #[allow(clippy::too_many_arguments)]
 fn depthwise(
     win: &Window,
@@ -346,24 +348,34 @@ fn depthwise(
     y: &mut [f32],
 ) {
     let geo = DwGeometry::new(win, input, out);
+    if geo.oh == 0 || geo.ow == 0 {
+        return;
+    }
     let osp = geo.oh * geo.ow;
     let (ih, iw) = (input[1], input[2]);
     let taps = geo.kh * geo.kw;
+    let offsets = geo.tap_offsets();
     let simd = Simd::detect();
     let plane = |(p, yp): (usize, &mut [f32])| {
         let ch = p % c;
         let xp = &x[p * ih * iw..(p + 1) * ih * iw];
         let wp = &w[ch * taps..(ch + 1) * taps];
+        let task = DwPlane {
+            geo: &geo,
+            offsets: &offsets,
+            epi,
+            channel: ch,
+            offset: p * osp,
+        };
         super::util::with_scratch(geo.scratch_len(), |scratch| match simd {
             // SAFETY: `Simd::detect` saw the feature on this CPU.
             #[cfg(target_arch = "x86_64")]
-            Simd::Avx512 => unsafe { dw_plane_avx512(&geo, xp, wp, scratch, yp) },
+            Simd::Avx512 => unsafe { dw_plane_avx512(&task, xp, wp, scratch, yp) },
             // SAFETY: as above.
             #[cfg(target_arch = "x86_64")]
-            Simd::Avx2 => unsafe { dw_plane_avx2(&geo, xp, wp, scratch, yp) },
-            _ => geo.plane(xp, wp, scratch, yp),
+            Simd::Avx2 => unsafe { dw_plane_avx2(&task, xp, wp, scratch, yp) },
+            _ => task.run(xp, wp, scratch, yp),
         });
-        epi.apply(ch, yp, p * osp);
     };
     if y.len() >= 1 << 14 {
         y.par_chunks_mut(osp).enumerate().for_each(plane);
@@ -371,6 +383,10 @@ fn depthwise(
         y.chunks_mut(osp).enumerate().for_each(plane);
     }
 }
+
+/// Outputs accumulated in registers at a time by the depthwise kernel (four
+/// AVX-512 vectors).
+const DW_BLOCK: usize = 64;
 
 /// The sizes of one depthwise plane and of its padded, phase-split copy.
 #[derive(Clone, Copy)]
@@ -387,11 +403,11 @@ struct DwGeometry {
     dw: usize,
     ph: usize,
     pw: usize,
-    /// Padded rows read: `(oh − 1)·sh + (kh − 1)·dh + 1`.
-    rows: usize,
-    /// Padded columns read: `(ow − 1)·sw + (kw − 1)·dw + 1`.
-    cols: usize,
-    /// Columns per phase: `⌈cols / sw⌉`.
+    /// Rows per phase: `⌈rows / sh⌉`, where `rows = (oh − 1)·sh + (kh −
+    /// 1)·dh + 1` padded rows are read.
+    rq: usize,
+    /// Columns per phase: `⌈cols / sw⌉`, where `cols = (ow − 1)·sw + (kw −
+    /// 1)·dw + 1` padded columns are read.
     wq: usize,
 }
 
@@ -417,56 +433,72 @@ impl DwGeometry {
             dw,
             ph: win.pad[1],
             pw: win.pad[2],
-            rows,
-            cols,
+            rq: rows.div_ceil(sh),
             wq: cols.div_ceil(sw),
         }
     }
 
-    /// Whether every tap is one multiply-add over the flattened plane.
-    fn flat(&self) -> bool {
-        self.sh == 1 && self.sw == 1
+    /// Floats in one phase.
+    fn phase_len(&self) -> usize {
+        self.rq * self.wq
     }
 
-    /// Scratch floats: the phase planes, then the accumulator.
+    /// Accumulator positions: output row `r`, column `q` is `r·wq + q`;
+    /// rounded up to whole register blocks.
+    fn acc_len(&self) -> usize {
+        ((self.oh - 1) * self.wq + self.ow).next_multiple_of(DW_BLOCK)
+    }
+
+    /// Scratch floats: the phases, a block of slack that the last blocks
+    /// may read past the end of the last phase, then the accumulator.
     fn scratch_len(&self) -> usize {
-        let acc = if self.flat() {
-            (self.oh - 1) * self.wq + self.ow
-        } else {
-            self.ow
-        };
-        self.sw * self.rows * self.wq + acc
+        self.sh * self.sw * self.phase_len() + DW_BLOCK + self.acc_len()
     }
 
-    /// One plane: `x` (ih × iw), `w` (kh × kw) into `y` (oh × ow).
-    #[inline(always)]
-    fn plane(&self, x: &[f32], w: &[f32], scratch: &mut [f32], y: &mut [f32]) {
-        let g = *self;
-        if g.oh == 0 || g.ow == 0 {
-            return;
+    /// Where tap `(i, j)` starts reading, in kernel order: its phase's
+    /// start plus its row and column inside the phase. Output position `m`
+    /// of the accumulator reads the scratch at `offset + m`.
+    fn tap_offsets(&self) -> Vec<usize> {
+        let mut offsets = Vec::with_capacity(self.kh * self.kw);
+        for i in 0..self.kh {
+            let ro = i * self.dh;
+            for j in 0..self.kw {
+                let co = j * self.dw;
+                let phase = (ro % self.sh) * self.sw + co % self.sw;
+                offsets.push(phase * self.phase_len() + (ro / self.sh) * self.wq + co / self.sw);
+            }
         }
-        let phase_len = g.rows * g.wq;
-        let (phases, acc) = scratch.split_at_mut(g.sw * phase_len);
+        offsets
+    }
+
+    /// Copies the plane `x` (ih × iw) into the zero-padded phases.
+    #[inline(always)]
+    fn fill_phases(&self, x: &[f32], phases: &mut [f32]) {
+        let g = *self;
+        let phase_len = g.phase_len();
         phases.fill(0.0);
-        // Input row iy is padded row iy + ph; column ix is padded column
-        // ix + pw, which is column (ix + pw) / sw of phase (ix + pw) % sw.
+        let rows = g.rq * g.sh;
+        let last = g.iw.min((g.wq * g.sw).saturating_sub(g.pw));
         for iy in 0..g.ih {
+            // Input row iy is padded row iy + ph, row (iy + ph) / sh of the
+            // row phase (iy + ph) % sh; column ix is padded column ix + pw,
+            // column (ix + pw) / sw of the column phase (ix + pw) % sw.
             let py = iy + g.ph;
-            if py >= g.rows {
+            if py >= rows {
                 break;
             }
-            let src = &x[iy * g.iw..(iy + 1) * g.iw];
-            let last = g.iw.min(g.cols.saturating_sub(g.pw));
+            let base = (py % g.sh) * g.sw * phase_len + (py / g.sh) * g.wq;
+            let src = &x[iy * g.iw..iy * g.iw + last];
             if g.sw == 1 {
-                phases[py * g.wq + g.pw..py * g.wq + g.pw + last].copy_from_slice(&src[..last]);
+                phases[base + g.pw..base + g.pw + last].copy_from_slice(src);
             } else if g.sw == 2 {
                 // The common stride: columns 2m and 2m + 1 go to the two
                 // phases side by side (a de-interleave that vectorises).
-                let (p0, p1) = phases.split_at_mut(phase_len);
-                let (r0, r1) = (&mut p0[py * g.wq..][..g.wq], &mut p1[py * g.wq..][..g.wq]);
+                let (p0, p1) = phases[base..].split_at_mut(phase_len);
+                let (r0, r1) = (&mut p0[..g.wq], &mut p1[..g.wq]);
                 let (a, b) = if g.pw & 1 == 0 { (r0, r1) } else { (r1, r0) };
                 let (a, b) = (&mut a[g.pw >> 1..], &mut b[(g.pw + 1) >> 1..]);
-                let pairs = src[..last].chunks_exact(2);
+                let pairs = src.chunks_exact(2);
                 if let [v] = pairs.remainder() {
                     a[last / 2] = *v;
                 }
@@ -475,69 +507,69 @@ impl DwGeometry {
                     *y = pair[1];
                 }
             } else {
-                // Phase q holds the input columns ix with (ix + pw) % sw == q.
-                for q in 0..g.sw {
-                    let ix0 = (q + g.sw - g.pw % g.sw) % g.sw;
-                    let k0 = (ix0 + g.pw) / g.sw;
-                    let dst = &mut phases[q * phase_len + py * g.wq + k0..];
-                    for (d, &v) in dst
-                        .iter_mut()
-                        .zip(src[..last].iter().skip(ix0).step_by(g.sw))
-                    {
-                        *d = v;
-                    }
+                for (ix, &v) in src.iter().enumerate() {
+                    let px = ix + g.pw;
+                    phases[base + (px % g.sw) * phase_len + px / g.sw] = v;
                 }
             }
         }
-        if g.flat() {
-            let len = acc.len();
-            acc.fill(0.0);
-            for i in 0..g.kh {
-                for j in 0..g.kw {
-                    let off = i * g.dh * g.wq + j * g.dw;
-                    axpy(acc, w[i * g.kw + j], &phases[off..off + len]);
+    }
+}
+
+/// One depthwise plane's task: the geometry, the taps' offsets, and the
+/// epilogue with the plane's channel and position in the whole output.
+struct DwPlane<'a> {
+    geo: &'a DwGeometry,
+    offsets: &'a [usize],
+    epi: &'a Epilogue<'a>,
+    channel: usize,
+    offset: usize,
+}
+
+impl DwPlane<'_> {
+    /// One plane: `x` (ih × iw), `w` (kh × kw) into `y` (oh × ow), then
+    /// the epilogue.
+    #[inline(always)]
+    fn run(&self, x: &[f32], w: &[f32], scratch: &mut [f32], y: &mut [f32]) {
+        let g = self.geo;
+        let acc_len = g.acc_len();
+        let (phases, acc) = scratch.split_at_mut(scratch.len() - acc_len);
+        g.fill_phases(x, phases);
+        let phases = &*phases;
+        for (blk, out) in acc.chunks_exact_mut(DW_BLOCK).enumerate() {
+            let m = blk * DW_BLOCK;
+            // Taps in kernel order, each a multiply then an add: the same
+            // rounding as the direct path on every instruction set.
+            let mut sum = [0f32; DW_BLOCK];
+            for (&off, &wt) in self.offsets.iter().zip(w) {
+                let src: &[f32; DW_BLOCK] = phases[off + m..off + m + DW_BLOCK]
+                    .try_into()
+                    .expect("a block");
+                for (s, &v) in sum.iter_mut().zip(src) {
+                    *s += wt * v;
                 }
             }
-            for (r, row) in y.chunks_mut(g.ow).enumerate() {
-                row.copy_from_slice(&acc[r * g.wq..r * g.wq + g.ow]);
-            }
-            return;
+            out.copy_from_slice(&sum);
         }
         for (r, row) in y.chunks_mut(g.ow).enumerate() {
-            row.fill(0.0);
-            for i in 0..g.kh {
-                let py = r * g.sh + i * g.dh;
-                for j in 0..g.kw {
-                    let jj = j * g.dw;
-                    let start = (jj % g.sw) * phase_len + py * g.wq + jj / g.sw;
-                    axpy(row, w[i * g.kw + j], &phases[start..start + g.ow]);
-                }
-            }
+            row.copy_from_slice(&acc[r * g.wq..r * g.wq + g.ow]);
         }
+        self.epi.apply_inline(self.channel, y, self.offset);
     }
 }
 
-/// `acc[i] += a · x[i]` (a multiply, then an add: the same rounding on
-/// every instruction set).
-#[inline(always)]
-fn axpy(acc: &mut [f32], a: f32, x: &[f32]) {
-    for (o, &v) in acc.iter_mut().zip(x) {
-        *o += a * v;
-    }
-}
-
-/// [`DwGeometry::plane`] compiled for AVX-512.
+/// [`DwPlane::run`] compiled for AVX-512.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-fn dw_plane_avx512(g: &DwGeometry, x: &[f32], w: &[f32], scratch: &mut [f32], y: &mut [f32]) {
-    g.plane(x, w, scratch, y)
+fn dw_plane_avx512(t: &DwPlane<'_>, x: &[f32], w: &[f32], scratch: &mut [f32], y: &mut [f32]) {
+    t.run(x, w, scratch, y)
 }
 
-/// [`DwGeometry::plane`] compiled for AVX2.
+/// [`DwPlane::run`] compiled for AVX2.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn dw_plane_avx2(g: &DwGeometry, x: &[f32], w: &[f32], scratch: &mut [f32], y: &mut [f32]) {
-    g.plane(x, w, scratch, y)
+fn dw_plane_avx2(t: &DwPlane<'_>, x: &[f32], w: &[f32], scratch: &mut [f32], y: &mut [f32]) {
+    t.run(x, w, scratch, y)
 }
 
 /// Bytes of im2col columns per tile: the tile and the GEMM's packed panels
@@ -858,7 +890,11 @@ pub(crate) mod tests {
 
     #[test]
     fn depthwise_path_matches_a_naive_convolution() {
-        for (stride, dilate, pad, k) in [
+        // (kernel, stride, dilation, padding) as (rows, columns), on a
+        // small plane (one register block, all tails) and a wide one
+        // (several whole blocks, stride phases along both axes).
+        let square = |(s, d, p, k): (usize, usize, usize, usize)| ((k, k), (s, s), (d, d), (p, p));
+        let cases = [
             (1, 1, 1, 3),
             (2, 1, 1, 3),
             (1, 2, 2, 3),
@@ -869,25 +905,41 @@ pub(crate) mod tests {
             (2, 2, 1, 3),
             (1, 1, 3, 3),
             (4, 1, 1, 3),
-        ] {
-            let c = 5;
-            let conv = square_conv(k, stride, dilate, pad, c, c);
-            let xs = [2, c, 9, 11];
-            let x: Vec<f32> = (0..2 * c * 99)
-                .map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0)
-                .collect();
-            let w: Vec<f32> = (0..c * k * k)
-                .map(|i| ((i * 13 % 17) as f32 - 8.0) / 8.0)
-                .collect();
-            let b: Vec<f32> = (0..c).map(|i| i as f32 * 0.1).collect();
-            let (ys, want) = naive(&conv, &xs, &x, &w, &b);
-            let mut got = vec![0f32; want.len()];
-            conv_forward(&conv, &xs, &x, &w, &Epilogue::bias(Some(&b)), &ys, &mut got);
-            for (a, e) in got.iter().zip(&want) {
-                assert!(
-                    (a - e).abs() < 1e-4,
-                    "stride {stride} dilate {dilate} pad {pad} k {k}: {a} vs {e}"
-                );
+        ]
+        .map(square)
+        .into_iter()
+        .chain([
+            ((3, 5), (2, 1), (1, 1), (1, 2)),
+            ((3, 3), (1, 2), (1, 1), (0, 1)),
+            ((5, 3), (3, 2), (2, 1), (4, 0)),
+            ((1, 7), (1, 3), (1, 2), (0, 6)),
+        ]);
+        for (k, stride, dilate, pad) in cases {
+            for (h, wd) in [(9, 11), (23, 57)] {
+                let c = 5;
+                let mut conv = square_conv(k.0, stride.0, dilate.0, pad.0, c, c);
+                conv.win.kernel[2] = k.1;
+                conv.win.stride[2] = stride.1;
+                conv.win.dilate[2] = dilate.1;
+                conv.win.pad[2] = pad.1;
+                let xs = [2, c, h, wd];
+                let x: Vec<f32> = (0..2 * c * h * wd)
+                    .map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0)
+                    .collect();
+                let w: Vec<f32> = (0..c * k.0 * k.1)
+                    .map(|i| ((i * 13 % 17) as f32 - 8.0) / 8.0)
+                    .collect();
+                let b: Vec<f32> = (0..c).map(|i| i as f32 * 0.1).collect();
+                let (ys, want) = naive(&conv, &xs, &x, &w, &b);
+                let mut got = vec![f32::NAN; want.len()];
+                conv_forward(&conv, &xs, &x, &w, &Epilogue::bias(Some(&b)), &ys, &mut got);
+                for (i, (a, e)) in got.iter().zip(&want).enumerate() {
+                    assert!(
+                        (a - e).abs() < 1e-4,
+                        "{h}×{wd}, kernel {k:?} stride {stride:?} dilate {dilate:?} pad {pad:?}: \
+                         output {i} is {a}, expected {e}"
+                    );
+                }
             }
         }
     }

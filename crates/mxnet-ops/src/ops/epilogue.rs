@@ -8,6 +8,8 @@
 //! `elemwise_add` is `residual`; a following `Activation(relu)` or `clip` is
 //! `post`. The loops are specialised per combination so they vectorise.
 
+use super::util::Simd;
+
 /// The element-wise function that ends a fused chain.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Post {
@@ -75,8 +77,23 @@ impl<'a> Epilogue<'a> {
 
     /// Applies the epilogue to `y`, values of channel `c`; `offset` is the
     /// position of `y[0]` in the whole output (where the residual is read).
-    #[inline]
+    /// The loops run with the widest vectors this CPU has.
     pub(crate) fn apply(&self, c: usize, y: &mut [f32], offset: usize) {
+        match Simd::detect() {
+            // SAFETY: `Simd::detect` saw the feature on this CPU.
+            #[cfg(target_arch = "x86_64")]
+            Simd::Avx512 => unsafe { apply_avx512(self, c, y, offset) },
+            // SAFETY: as above.
+            #[cfg(target_arch = "x86_64")]
+            Simd::Avx2 => unsafe { apply_avx2(self, c, y, offset) },
+            _ => self.apply_inline(c, y, offset),
+        }
+    }
+
+    /// [`Epilogue::apply`] inlined into the caller, for kernels that are
+    /// themselves compiled per instruction set.
+    #[inline(always)]
+    pub(crate) fn apply_inline(&self, c: usize, y: &mut [f32], offset: usize) {
         let s = self.scale.map(|s| s[c]);
         let t = self.shift.map_or(0.0, |t| t[c]);
         let r = self.residual.map(|r| &r[offset..offset + y.len()]);
@@ -128,6 +145,20 @@ impl<'a> Epilogue<'a> {
             }
         }
     }
+}
+
+/// [`Epilogue::apply_inline`] compiled for AVX-512.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn apply_avx512(e: &Epilogue<'_>, c: usize, y: &mut [f32], offset: usize) {
+    e.apply_inline(c, y, offset)
+}
+
+/// [`Epilogue::apply_inline`] compiled for AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn apply_avx2(e: &Epilogue<'_>, c: usize, y: &mut [f32], offset: usize) {
+    e.apply_inline(c, y, offset)
 }
 
 /// One specialised loop per combination of scale and residual.
