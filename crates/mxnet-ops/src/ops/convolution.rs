@@ -542,9 +542,7 @@ impl DwPlane<'_> {
             // rounding as the direct path on every instruction set.
             let mut sum = [0f32; DW_BLOCK];
             for (&off, &wt) in self.offsets.iter().zip(w) {
-                let src: &[f32; DW_BLOCK] = phases[off + m..off + m + DW_BLOCK]
-                    .try_into()
-                    .expect("a block");
+                let src = &phases[off + m..][..DW_BLOCK];
                 for (s, &v) in sum.iter_mut().zip(src) {
                     *s += wt * v;
                 }
