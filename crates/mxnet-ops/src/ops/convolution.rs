@@ -19,7 +19,7 @@ use crate::tensor::shape_str;
 
 use super::epilogue::Epilogue;
 use super::util::{SendPtr, Simd, per_axis};
-use super::winograd;
+use super::{few_channels, winograd};
 
 pub(crate) static OPS: &[OpEntry] = &[OpEntry {
     name: "Convolution",
@@ -374,7 +374,7 @@ fn depthwise(
             // SAFETY: as above.
             #[cfg(target_arch = "x86_64")]
             Simd::Avx2 => unsafe { dw_plane_avx2(&task, xp, wp, scratch, yp) },
-            _ => task.run(xp, wp, scratch, yp),
+            _ => task.run::<false>(xp, wp, scratch, yp),
         });
     };
     if y.len() >= 1 << 14 {
@@ -390,11 +390,11 @@ const DW_BLOCK: usize = 64;
 
 /// The sizes of one depthwise plane and of its padded, phase-split copy.
 #[derive(Clone, Copy)]
-struct DwGeometry {
+pub(crate) struct DwGeometry {
     ih: usize,
     iw: usize,
-    oh: usize,
-    ow: usize,
+    pub(crate) oh: usize,
+    pub(crate) ow: usize,
     kh: usize,
     kw: usize,
     sh: usize,
@@ -408,11 +408,11 @@ struct DwGeometry {
     rq: usize,
     /// Columns per phase: `⌈cols / sw⌉`, where `cols = (ow − 1)·sw + (kw −
     /// 1)·dw + 1` padded columns are read.
-    wq: usize,
+    pub(crate) wq: usize,
 }
 
 impl DwGeometry {
-    fn new(win: &Window, input: [usize; 3], out: [usize; 3]) -> DwGeometry {
+    pub(crate) fn new(win: &Window, input: [usize; 3], out: [usize; 3]) -> DwGeometry {
         let [_, ih, iw] = input;
         let [_, oh, ow] = out;
         let [_, kh, kw] = win.kernel;
@@ -449,16 +449,21 @@ impl DwGeometry {
         ((self.oh - 1) * self.wq + self.ow).next_multiple_of(DW_BLOCK)
     }
 
+    /// Floats in all the phases of one plane.
+    pub(crate) fn phases_len(&self) -> usize {
+        self.sh * self.sw * self.phase_len()
+    }
+
     /// Scratch floats: the phases, a block of slack that the last blocks
     /// may read past the end of the last phase, then the accumulator.
     fn scratch_len(&self) -> usize {
-        self.sh * self.sw * self.phase_len() + DW_BLOCK + self.acc_len()
+        self.phases_len() + DW_BLOCK + self.acc_len()
     }
 
     /// Where tap `(i, j)` starts reading, in kernel order: its phase's
     /// start plus its row and column inside the phase. Output position `m`
     /// of the accumulator reads the scratch at `offset + m`.
-    fn tap_offsets(&self) -> Vec<usize> {
+    pub(crate) fn tap_offsets(&self) -> Vec<usize> {
         let mut offsets = Vec::with_capacity(self.kh * self.kw);
         for i in 0..self.kh {
             let ro = i * self.dh;
@@ -473,7 +478,7 @@ impl DwGeometry {
 
     /// Copies the plane `x` (ih × iw) into the zero-padded phases.
     #[inline(always)]
-    fn fill_phases(&self, x: &[f32], phases: &mut [f32]) {
+    pub(crate) fn fill_phases(&self, x: &[f32], phases: &mut [f32]) {
         let g = *self;
         let phase_len = g.phase_len();
         phases.fill(0.0);
@@ -530,7 +535,7 @@ impl DwPlane<'_> {
     /// One plane: `x` (ih × iw), `w` (kh × kw) into `y` (oh × ow), then
     /// the epilogue.
     #[inline(always)]
-    fn run(&self, x: &[f32], w: &[f32], scratch: &mut [f32], y: &mut [f32]) {
+    fn run<const FMA: bool>(&self, x: &[f32], w: &[f32], scratch: &mut [f32], y: &mut [f32]) {
         let g = self.geo;
         let acc_len = g.acc_len();
         let (phases, acc) = scratch.split_at_mut(scratch.len() - acc_len);
@@ -538,13 +543,13 @@ impl DwPlane<'_> {
         let phases = &*phases;
         for (blk, out) in acc.chunks_exact_mut(DW_BLOCK).enumerate() {
             let m = blk * DW_BLOCK;
-            // Taps in kernel order, each a multiply then an add: the same
-            // rounding as the direct path on every instruction set.
+            // Taps in kernel order, fused multiply-adds where the CPU has
+            // them (as the GEMM paths).
             let mut sum = [0f32; DW_BLOCK];
             for (&off, &wt) in self.offsets.iter().zip(w) {
                 let src = &phases[off + m..][..DW_BLOCK];
                 for (s, &v) in sum.iter_mut().zip(src) {
-                    *s += wt * v;
+                    *s = if FMA { wt.mul_add(v, *s) } else { *s + wt * v };
                 }
             }
             out.copy_from_slice(&sum);
@@ -556,18 +561,18 @@ impl DwPlane<'_> {
     }
 }
 
-/// [`DwPlane::run`] compiled for AVX-512.
+/// [`DwPlane::run`] compiled for AVX-512 with FMA.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
+#[target_feature(enable = "avx512f,fma")]
 fn dw_plane_avx512(t: &DwPlane<'_>, x: &[f32], w: &[f32], scratch: &mut [f32], y: &mut [f32]) {
-    t.run(x, w, scratch, y)
+    t.run::<true>(x, w, scratch, y)
 }
 
-/// [`DwPlane::run`] compiled for AVX2.
+/// [`DwPlane::run`] compiled for AVX2 with FMA.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 fn dw_plane_avx2(t: &DwPlane<'_>, x: &[f32], w: &[f32], scratch: &mut [f32], y: &mut [f32]) {
-    t.run(x, w, scratch, y)
+    t.run::<true>(x, w, scratch, y)
 }
 
 /// Bytes of im2col columns per tile: the tile and the GEMM's packed panels
@@ -607,7 +612,9 @@ pub(crate) fn conv_forward(
     yshape: &[usize],
     y: &mut [f32],
 ) {
-    if winograd::applies(conv, xshape) {
+    if few_channels::applies(conv, xshape) {
+        few_channels::conv_few_channels(conv, xshape, x, w, epi, yshape, y);
+    } else if winograd::applies(conv, xshape) {
         let u = winograd::transform_filters(w, conv.num_filter, xshape[1]);
         winograd::conv_winograd(conv, xshape, x, &u, epi, yshape, y);
     } else {
@@ -661,7 +668,13 @@ pub(crate) fn conv_tiled(
         x.len() >= n * c * isp && y.len() >= n * f * osp && w.len() >= f * klen,
         "conv_forward: buffers smaller than their shapes"
     );
-    if g == c && f == c && win.kernel[0] == 1 && win.stride[0] == 1 && win.pad[0] == 0 {
+    if g == c
+        && f == c
+        && input[0] == 1
+        && win.kernel[0] == 1
+        && win.stride[0] == 1
+        && win.pad[0] == 0
+    {
         depthwise(win, x, w, epi, c, input, out, y);
         return;
     }

@@ -1,0 +1,355 @@
+//! Direct convolution for layers with few input channels: the first layer
+//! of almost every image network (3 channels, a 3×3 to 7×7 window, often
+//! stride 2). As a GEMM its depth is tiny (27 to 147) and the im2col
+//! columns are large, so the GEMM spends its time packing; here the input
+//! is copied once into padded, stride-phase-split planes (the depthwise
+//! layout, [`DwGeometry`]) and every output is summed in registers over all
+//! channels and taps, four filters at a time.
+
+use rayon::prelude::*;
+
+use super::convolution::{Convolution, DwGeometry};
+use super::epilogue::Epilogue;
+use super::util::{SendPtr, Simd, with_scratch};
+
+/// Most input channels the path takes.
+const MAX_CHANNELS: usize = 4;
+
+/// Most channels × taps (the GEMM depth) the path takes: every tap of a
+/// block of outputs is read from L1.
+const MAX_DEPTH: usize = 160;
+
+/// Outputs per register block (four AVX-512 vectors).
+const BLOCK: usize = 64;
+
+/// Filters per register block.
+const FILTERS: usize = 4;
+
+/// Output rows per task.
+const BAND_ROWS: usize = 4;
+
+/// Whether [`conv_few_channels`] computes this convolution: one group, a
+/// 2-D (or 1-D) window, at most four input channels and a depth of at most
+/// 160, at least four filters.
+pub(crate) fn applies(conv: &Convolution, xshape: &[usize]) -> bool {
+    let win = &conv.win;
+    let input = win.spatial(xshape);
+    let c = xshape[1];
+    conv.groups == 1
+        && input[0] == 1
+        && win.kernel[0] == 1
+        && win.stride[0] == 1
+        && win.pad[0] == 0
+        && (1..=MAX_CHANNELS).contains(&c)
+        && c * win.window_len() <= MAX_DEPTH
+        && conv.num_filter >= FILTERS
+}
+
+/// The convolution of `x` (N, C, H, W) with `w` (F, C, kh, kw) into `y`,
+/// then the epilogue; `conv` and `xshape` must satisfy [`applies`]. Sums
+/// run over channels, then kernel rows, then columns, with fused
+/// multiply-adds where the CPU has them.
+pub(crate) fn conv_few_channels(
+    conv: &Convolution,
+    xshape: &[usize],
+    x: &[f32],
+    w: &[f32],
+    epi: &Epilogue<'_>,
+    yshape: &[usize],
+    y: &mut [f32],
+) {
+    let win = &conv.win;
+    let (n, c, f) = (xshape[0], xshape[1], conv.num_filter);
+    let input = win.spatial(xshape);
+    let out = win.spatial(yshape);
+    let geo = DwGeometry::new(win, input, out);
+    let (isp, osp) = (input[1] * input[2], geo.oh * geo.ow);
+    if n == 0 || osp == 0 {
+        return;
+    }
+    let channel_len = geo.phases_len();
+    let taps = geo.tap_offsets();
+    let offsets: Vec<usize> = (0..c)
+        .flat_map(|ci| taps.iter().map(move |&t| ci * channel_len + t))
+        .collect();
+    let depth = offsets.len();
+    assert!(
+        x.len() >= n * c * isp && w.len() >= f * depth && y.len() >= n * f * osp,
+        "conv_few_channels: buffers smaller than their shapes"
+    );
+    let simd = Simd::detect();
+    let bands = geo.oh.div_ceil(BAND_ROWS);
+    // The phases of every channel of one image, then slack that the last
+    // blocks may read past the end.
+    let mut phases = vec![0f32; c * channel_len + geo.wq * BAND_ROWS + BLOCK];
+    for b in 0..n {
+        for ci in 0..c {
+            let xp = &x[(b * c + ci) * isp..(b * c + ci + 1) * isp];
+            geo.fill_phases(xp, &mut phases[ci * channel_len..(ci + 1) * channel_len]);
+        }
+        let yp = SendPtr(y[b * f * osp..].as_mut_ptr());
+        let band = |band: usize| {
+            let task = Band {
+                geo: &geo,
+                offsets: &offsets,
+                phases: &phases,
+                w,
+                filters: f,
+                epi,
+                r0: band * BAND_ROWS,
+                r1: ((band + 1) * BAND_ROWS).min(geo.oh),
+                y0: b * f * osp,
+            };
+            with_scratch(task.acc_len() * f, |acc| match simd {
+                // SAFETY: `Simd::detect` saw the features on this CPU; the
+                // band writes only its own rows of each output plane.
+                #[cfg(target_arch = "x86_64")]
+                Simd::Avx512 => unsafe { band_avx512(&task, acc, yp) },
+                // SAFETY: as above.
+                #[cfg(target_arch = "x86_64")]
+                Simd::Avx2 => unsafe { band_avx2(&task, acc, yp) },
+                // SAFETY: the band's rows, as above.
+                _ => unsafe { task.run::<BASELINE>(acc, yp) },
+            });
+        };
+        if rayon::current_num_threads() > 1 && bands > 1 {
+            (0..bands).into_par_iter().for_each(band);
+        } else {
+            (0..bands).for_each(band);
+        }
+    }
+}
+
+/// Instruction sets [`Band::run`] is compiled for: no FMA, FMA (AVX2), and
+/// AVX-512 with a hand-written register block.
+const BASELINE: u8 = 0;
+const FMA: u8 = 1;
+const AVX512: u8 = 2;
+
+/// Four filters over one block of 64 outputs with AVX-512: the 16
+/// accumulators and the four input vectors of a tap stay in registers, so
+/// each tap is four loads, four broadcasts and 16 fused multiply-adds.
+/// `src` starts at the block's first phase position, `w` holds the four
+/// filters' weights (`offsets.len()` each), and filter `k`'s outputs go to
+/// `acc[k·len..][..64]`.
+///
+/// # Safety
+/// The CPU has AVX-512F and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,fma")]
+unsafe fn block4_avx512(offsets: &[usize], src: &[f32], w: &[f32], acc: &mut [f32], len: usize) {
+    use std::arch::x86_64::*;
+    let depth = offsets.len();
+    let mut s = [[_mm512_setzero_ps(); 4]; 4];
+    for (t, &off) in offsets.iter().enumerate() {
+        let x = &src[off..off + BLOCK];
+        // SAFETY: `x` holds 64 floats, four vectors.
+        let v = unsafe {
+            [
+                _mm512_loadu_ps(x.as_ptr()),
+                _mm512_loadu_ps(x.as_ptr().add(16)),
+                _mm512_loadu_ps(x.as_ptr().add(32)),
+                _mm512_loadu_ps(x.as_ptr().add(48)),
+            ]
+        };
+        for (k, sk) in s.iter_mut().enumerate() {
+            let wt = _mm512_set1_ps(w[k * depth + t]);
+            for (a, &vi) in sk.iter_mut().zip(&v) {
+                *a = _mm512_fmadd_ps(wt, vi, *a);
+            }
+        }
+    }
+    for (k, sk) in s.iter().enumerate() {
+        let out = &mut acc[k * len..k * len + BLOCK];
+        for (i, &a) in sk.iter().enumerate() {
+            // SAFETY: `out` holds 64 floats.
+            unsafe { _mm512_storeu_ps(out.as_mut_ptr().add(16 * i), a) };
+        }
+    }
+}
+
+/// Output rows `r0..r1` of every filter of one image.
+struct Band<'a> {
+    geo: &'a DwGeometry,
+    /// Where each (channel, tap) reads, in weight order.
+    offsets: &'a [usize],
+    phases: &'a [f32],
+    w: &'a [f32],
+    filters: usize,
+    epi: &'a Epilogue<'a>,
+    r0: usize,
+    r1: usize,
+    /// Position of this image's output in the whole output.
+    y0: usize,
+}
+
+impl Band<'_> {
+    /// Accumulator positions per filter: rows as wide as a phase, rounded
+    /// up to whole blocks.
+    fn acc_len(&self) -> usize {
+        ((self.r1 - self.r0 - 1) * self.geo.wq + self.geo.ow).next_multiple_of(BLOCK)
+    }
+
+    /// Computes the band into `acc` (filter-major) and copies its rows into
+    /// the image's output at `y`, applying the epilogue.
+    ///
+    /// # Safety
+    /// `y` points at this image's output (filters × oh × ow floats) and no
+    /// other task writes rows `r0..r1` of it.
+    #[inline(always)]
+    unsafe fn run<const ISA: u8>(&self, acc: &mut [f32], y: SendPtr) {
+        let g = self.geo;
+        let len = self.acc_len();
+        let start = self.r0 * g.wq;
+        let depth = self.offsets.len();
+        let full = self.filters / FILTERS * FILTERS;
+        for m in (0..len).step_by(BLOCK) {
+            for f0 in (0..full).step_by(FILTERS) {
+                self.block::<FILTERS, ISA>(f0, start + m, depth, acc, len, m);
+            }
+            for f0 in full..self.filters {
+                self.block::<1, ISA>(f0, start + m, depth, acc, len, m);
+            }
+        }
+        let (osp, ow) = (g.oh * g.ow, g.ow);
+        for fi in 0..self.filters {
+            for r in self.r0..self.r1 {
+                let off = fi * osp + r * ow;
+                // SAFETY: row r of filter fi's plane, owned by this band.
+                let row = unsafe { std::slice::from_raw_parts_mut(y.get().add(off), ow) };
+                row.copy_from_slice(&acc[fi * len + (r - self.r0) * g.wq..][..ow]);
+                self.epi.apply_inline(fi, row, self.y0 + off);
+            }
+        }
+    }
+
+    /// `FB` filters from `f0` over the block of outputs at phase position
+    /// `pos`, stored at `m` of each filter's accumulator (`len` apart).
+    #[inline(always)]
+    fn block<const FB: usize, const ISA: u8>(
+        &self,
+        f0: usize,
+        pos: usize,
+        depth: usize,
+        acc: &mut [f32],
+        len: usize,
+        m: usize,
+    ) {
+        #[cfg(target_arch = "x86_64")]
+        if ISA == AVX512 && FB == 4 {
+            let src = &self.phases[pos..];
+            let w = &self.w[f0 * depth..(f0 + 4) * depth];
+            let acc = &mut acc[f0 * len + m..];
+            // SAFETY: ISA is AVX512 only inside `band_avx512`, which runs
+            // only where `Simd::detect` saw AVX-512F and FMA.
+            unsafe { block4_avx512(self.offsets, src, w, acc, len) };
+            return;
+        }
+        let mut sum = [[0f32; BLOCK]; FB];
+        for (t, &off) in self.offsets.iter().enumerate() {
+            let src = &self.phases[off + pos..][..BLOCK];
+            for (k, s) in sum.iter_mut().enumerate() {
+                let wt = self.w[(f0 + k) * depth + t];
+                for (s, &v) in s.iter_mut().zip(src) {
+                    *s = if ISA == BASELINE {
+                        *s + wt * v
+                    } else {
+                        wt.mul_add(v, *s)
+                    };
+                }
+            }
+        }
+        for (k, s) in sum.iter().enumerate() {
+            acc[(f0 + k) * len + m..][..BLOCK].copy_from_slice(s);
+        }
+    }
+}
+
+/// [`Band::run`] compiled for AVX-512 with FMA.
+///
+/// # Safety
+/// The CPU has AVX-512F and FMA; as for [`Band::run`].
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,fma")]
+unsafe fn band_avx512(t: &Band<'_>, acc: &mut [f32], y: SendPtr) {
+    // SAFETY: passed on from the caller.
+    unsafe { t.run::<AVX512>(acc, y) }
+}
+
+/// [`Band::run`] compiled for AVX2 with FMA.
+///
+/// # Safety
+/// The CPU has AVX2 and FMA; as for [`Band::run`].
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn band_avx2(t: &Band<'_>, acc: &mut [f32], y: SendPtr) {
+    // SAFETY: passed on from the caller.
+    unsafe { t.run::<FMA>(acc, y) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::convolution::conv_tiled;
+    use crate::ops::convolution::tests::square_conv;
+    use crate::ops::epilogue::Post;
+
+    /// Every shape the path takes, against the im2col + GEMM path (itself
+    /// tested against a naive convolution), with a bias, a residual and a
+    /// clip fused.
+    #[test]
+    fn matches_the_gemm_path() {
+        // (channels, filters, kernel, stride, dilation, pad, height, width)
+        for (c, f, k, s, d, p, h, wd) in [
+            (3, 32, 3, 2, 1, 1, 224, 224),
+            (3, 64, 7, 2, 1, 3, 61, 47),
+            (3, 96, 7, 2, 1, 0, 57, 57),
+            (1, 5, 3, 1, 1, 1, 9, 70),
+            (2, 7, 5, 3, 2, 4, 30, 31),
+            (4, 4, 1, 1, 1, 0, 5, 3),
+            (3, 9, 3, 1, 2, 0, 17, 130),
+        ] {
+            let conv = square_conv(k, s, d, p, f, 1);
+            let xs = [2, c, h, wd];
+            assert!(applies(&conv, &xs));
+            let x: Vec<f32> = (0..2 * c * h * wd)
+                .map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0)
+                .collect();
+            let w: Vec<f32> = (0..f * c * k * k)
+                .map(|i| ((i * 13 % 17) as f32 - 8.0) / 8.0)
+                .collect();
+            let bias: Vec<f32> = (0..f).map(|i| i as f32 * 0.1 - 1.0).collect();
+            let [_, oh, ow] = conv.win.conv_out([1, h, wd]).unwrap();
+            let ys = [2, f, oh, ow];
+            let residual: Vec<f32> = (0..2 * f * oh * ow)
+                .map(|i| ((i * 7 % 23) as f32 - 11.0) / 4.0)
+                .collect();
+            let epi = Epilogue {
+                scale: None,
+                shift: Some(&bias),
+                residual: Some(&residual),
+                post: Post::Clip(-3.0, 6.0),
+            };
+            let mut want = vec![0f32; 2 * f * oh * ow];
+            conv_tiled(&conv, &xs, &x, &w, &epi, &ys, &mut want, None);
+            let mut got = vec![f32::NAN; want.len()];
+            conv_few_channels(&conv, &xs, &x, &w, &epi, &ys, &mut got);
+            for (i, (a, e)) in got.iter().zip(&want).enumerate() {
+                assert!(
+                    (a - e).abs() <= 1e-4 * (1.0 + e.abs()),
+                    "{c}→{f} k{k} s{s} d{d} p{p} on {h}×{wd}: output {i} is {a}, expected {e}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn takes_only_few_channel_layers() {
+        let xs = |c: usize| [1, c, 32, 32];
+        assert!(applies(&square_conv(7, 2, 1, 3, 64, 1), &xs(3)));
+        assert!(!applies(&square_conv(3, 1, 1, 1, 64, 1), &xs(16)));
+        assert!(!applies(&square_conv(7, 2, 1, 3, 64, 1), &xs(4)));
+        assert!(!applies(&square_conv(3, 1, 1, 1, 2, 1), &xs(3)));
+        assert!(!applies(&square_conv(3, 1, 1, 1, 64, 3), &xs(3)));
+    }
+}
