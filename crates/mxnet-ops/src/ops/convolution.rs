@@ -900,6 +900,61 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn depthwise_with_a_depth_axis_is_each_depth_slice_convolved() {
+        // A 3-D depthwise convolution with a 1×3×3 window over 3 depth
+        // slices: each slice is the 2-D depthwise convolution of that slice.
+        let (c, d, h, wd) = (4, 3, 6, 7);
+        let mut conv3 = square_conv(3, 1, 1, 1, c, c);
+        conv3.win.nd = 3;
+        let conv2 = square_conv(3, 1, 1, 1, c, c);
+        let x: Vec<f32> = (0..c * d * h * wd)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0)
+            .collect();
+        let w: Vec<f32> = (0..c * 9)
+            .map(|i| ((i * 13 % 17) as f32 - 8.0) / 8.0)
+            .collect();
+        let b: Vec<f32> = (0..c).map(|i| i as f32).collect();
+        let epi = Epilogue::bias(Some(&b));
+        let mut got = vec![0f32; c * d * h * wd];
+        conv_forward(
+            &conv3,
+            &[1, c, d, h, wd],
+            &x,
+            &w,
+            &epi,
+            &[1, c, d, h, wd],
+            &mut got,
+        );
+        for z in 0..d {
+            let slice: Vec<f32> = (0..c)
+                .flat_map(|ci| x[(ci * d + z) * h * wd..][..h * wd].to_vec())
+                .collect();
+            let mut want = vec![0f32; c * h * wd];
+            conv_forward(
+                &conv2,
+                &[1, c, h, wd],
+                &slice,
+                &w,
+                &epi,
+                &[1, c, h, wd],
+                &mut want,
+            );
+            for ci in 0..c {
+                for (i, (a, e)) in got[(ci * d + z) * h * wd..][..h * wd]
+                    .iter()
+                    .zip(&want[ci * h * wd..][..h * wd])
+                    .enumerate()
+                {
+                    assert!(
+                        (a - e).abs() < 1e-4,
+                        "channel {ci} slice {z} at {i}: {a} vs {e}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
     fn depthwise_path_matches_a_naive_convolution() {
         // (kernel, stride, dilation, padding) as (rows, columns), on a
         // small plane (one register block, all tails) and a wide one
