@@ -1112,7 +1112,11 @@ impl<'p, 's, 'w> Executor<'p, 's, 'w> {
                 b.resize(*size, 0.0);
             }
         }
+        let warm = crate::warm::WarmWorkers::start();
         for step in &self.plan.steps {
+            if let Some(w) = &warm {
+                w.rearm();
+            }
             let node = &nodes[step.node];
             let Some(kernel) = step
                 .fused

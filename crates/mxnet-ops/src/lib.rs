@@ -45,6 +45,7 @@ pub mod kernel;
 mod ops;
 pub mod registry;
 mod tensor;
+mod warm;
 
 pub use error::{AttrError, Error, Unsupported};
 pub use exec::{BindOptions, Binding, Executor, Plan, ProfileBy, Program, Weight, Weights};
