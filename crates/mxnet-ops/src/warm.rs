@@ -94,7 +94,7 @@ fn spin(state: &State, home: usize) {
                 Some(rayon::Yield::Executed) => idle_since = None,
                 _ => {
                     polls = polls.wrapping_add(1);
-                    if polls % 64 == 0 {
+                    if polls.is_multiple_of(64) {
                         let since = *idle_since.get_or_insert_with(Instant::now);
                         if since.elapsed() > MAX_IDLE {
                             break;
