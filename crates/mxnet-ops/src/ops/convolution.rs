@@ -19,7 +19,7 @@ use crate::tensor::shape_str;
 
 use super::epilogue::Epilogue;
 use super::util::{SendPtr, Simd, per_axis};
-use super::{few_channels, winograd};
+use super::{few_channels, pointwise, winograd};
 
 pub(crate) static OPS: &[OpEntry] = &[OpEntry {
     name: "Convolution",
@@ -614,6 +614,8 @@ pub(crate) fn conv_forward(
 ) {
     if few_channels::applies(conv, xshape) {
         few_channels::conv_few_channels(conv, xshape, x, w, epi, yshape, y);
+    } else if pointwise::applies(conv, xshape) {
+        pointwise::conv_pointwise(conv, xshape, x, w, epi, y);
     } else if winograd::applies(conv, xshape) {
         let u = winograd::transform_filters(w, conv.num_filter, xshape[1]);
         winograd::conv_winograd(conv, xshape, x, &u, epi, yshape, y);

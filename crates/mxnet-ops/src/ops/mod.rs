@@ -14,6 +14,7 @@ macro_rules! entries {
 
 pub(crate) mod epilogue;
 pub(crate) mod few_channels;
+pub(crate) mod pointwise;
 pub(crate) mod util;
 
 mod activation;
