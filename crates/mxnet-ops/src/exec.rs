@@ -188,6 +188,7 @@ pub struct Plan {
     notes: Vec<String>,
     shapes: HashMap<(usize, usize), Vec<usize>>,
     fused_nodes: usize,
+    folded_nodes: usize,
 }
 
 /// Choices for [`Program::bind_with`].
@@ -199,7 +200,9 @@ pub struct Plan {
 pub struct BindOptions {
     /// Fuse Convolution/FullyConnected → BatchNorm → elemwise_add →
     /// relu/clip chains and BatchNorm → relu/clip into single steps (see
-    /// [`Plan::fused_nodes`]). Default true.
+    /// [`Plan::fused_nodes`]), and compute ops that read only weights and
+    /// constants once, when the plan is made (see [`Plan::folded_nodes`]).
+    /// Default true.
     pub fuse: bool,
     /// In fused chains, fold a BatchNorm into the layer's weights and bias
     /// (a copy made once, when the plan is made) when they and its
@@ -227,6 +230,13 @@ impl Plan {
     /// Number of graph nodes that run inside fused steps (0 without fusion).
     pub fn fused_nodes(&self) -> usize {
         self.fused_nodes
+    }
+
+    /// Number of graph nodes computed once when the plan was made, because
+    /// they read only weights and constants (0 without fusion): e.g. an RNN's
+    /// `_rnn_param_concat` and the reshapes before it.
+    pub fn folded_nodes(&self) -> usize {
+        self.folded_nodes
     }
 
     /// The shape of every computed entry, keyed by (node index, output index):
@@ -834,10 +844,40 @@ fn bind(
         String,
     );
     let mut specs: Vec<Spec> = Vec::new();
+    // Constant folding: an op outside fused chains whose inputs are all
+    // weights, bound constants or folded outputs (MXNet's weight reshapes,
+    // transposes and `_rnn_param_concat`) runs once here, and its outputs
+    // become constants of the plan.
+    let mut folded: HashMap<(usize, usize), usize> = HashMap::new();
+    let mut folded_nodes = 0;
     for &i in &order {
         let Some(kernel) = prog.kernels[i].as_ref() else {
             continue;
         };
+        if options.fuse
+            && !chain_of.contains_key(&i)
+            && let Some(outs) = fold_constant(
+                i,
+                &nodes[i],
+                kernel.as_ref(),
+                &known,
+                &dtypes,
+                &|e: NodeEntry| match var_slot.get(&(e.node as usize)) {
+                    Some(Slot::Weight(w)) => weights.get(&weight_names[*w]).map(|w| &w.data[..]),
+                    Some(Slot::Const(c)) => Some(&consts[*c].data[..]),
+                    _ => folded
+                        .get(&(e.node as usize, e.index as usize))
+                        .map(|&c| &consts[c].data[..]),
+                },
+            )
+        {
+            for (k, t) in outs.into_iter().enumerate() {
+                consts.push(t);
+                folded.insert((i, k), consts.len() - 1);
+            }
+            folded_nodes += 1;
+            continue;
+        }
         match chain_of.get(&i) {
             Some(&k) => {
                 let is_last = chains[k]
@@ -895,6 +935,7 @@ fn bind(
             let slot = var_slot
                 .get(&key.0)
                 .copied()
+                .or_else(|| folded.get(&key).map(|&c| Slot::Const(c)))
                 .or_else(|| entry_slot.get(&key).copied())
                 .unwrap_or(Slot::Unused);
             in_slots.push(slot);
@@ -980,6 +1021,7 @@ fn bind(
             let slot = var_slot
                 .get(&key.0)
                 .copied()
+                .or_else(|| folded.get(&key).map(|&c| Slot::Const(c)))
                 .or_else(|| entry_slot.get(&key).copied())
                 .unwrap_or(Slot::Unused);
             let shape = known[key.0][key.1]
@@ -1009,6 +1051,7 @@ fn bind(
         bindings,
         notes,
         fused_nodes,
+        folded_nodes,
     })
 }
 
@@ -1221,4 +1264,63 @@ impl<'p, 's, 'w> Executor<'p, 's, 'w> {
         }
         Ok(results)
     }
+}
+
+/// The outputs of node `i` (`n`) computed now, when every input it reads
+/// is a constant (`constant` gives its values) and its shapes are known:
+/// `None` otherwise, for ops without inputs (sources such as `_zeros` are
+/// cheap, and random sources must not be frozen), or when the kernel fails
+/// (the error then comes from the pass, with its usual context).
+fn fold_constant<'c>(
+    i: usize,
+    n: &Node,
+    kernel: &dyn Kernel,
+    known: &[Vec<Known>],
+    dtypes: &[Vec<DType>],
+    constant: &dyn Fn(NodeEntry) -> Option<&'c [f32]>,
+) -> Option<Vec<Tensor>> {
+    if n.inputs.is_empty() {
+        return None;
+    }
+    let unused = kernel.unused_inputs();
+    let mut shapes = Vec::with_capacity(n.inputs.len());
+    let mut data = Vec::with_capacity(n.inputs.len());
+    let mut in_dtypes = Vec::with_capacity(n.inputs.len());
+    for (pos, e) in n.inputs.iter().enumerate() {
+        let (en, ei) = (e.node as usize, e.index as usize);
+        if unused.contains(&pos) {
+            shapes.push(Vec::new());
+            data.push(&[][..]);
+            in_dtypes.push(DType::F32);
+            continue;
+        }
+        shapes.push(known[en][ei].full()?.to_vec());
+        data.push(constant(*e)?);
+        in_dtypes.push(dtypes[en][ei]);
+    }
+    let views: Vec<In<'_>> = shapes
+        .iter()
+        .zip(data)
+        .zip(in_dtypes)
+        .map(|((shape, data), dtype)| In { shape, data, dtype })
+        .collect();
+    let out_shapes: Vec<Vec<usize>> = known[i]
+        .iter()
+        .map(|k| k.full().map(<[usize]>::to_vec))
+        .collect::<Option<_>>()?;
+    let mut bufs: Vec<Vec<f32>> = out_shapes.iter().map(|s| vec![0f32; numel(s)]).collect();
+    let mut outs: Vec<Out<'_>> = bufs
+        .iter_mut()
+        .zip(&out_shapes)
+        .map(|(b, shape)| Out { shape, data: b })
+        .collect();
+    kernel.forward(&views, &mut outs).ok()?;
+    drop(outs);
+    Some(
+        bufs.into_iter()
+            .zip(out_shapes)
+            .zip(&dtypes[i])
+            .map(|((data, shape), &dtype)| Tensor { dtype, data, shape })
+            .collect(),
+    )
 }

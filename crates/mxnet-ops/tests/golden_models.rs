@@ -184,6 +184,39 @@ fn every_model_matches_mxnet(options: BindOptions) {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// Plans compute an RNN's weight-only ops (the reshapes and
+/// `_rnn_param_concat` Gluon exports) once, when they are made; none
+/// without fusion. (`fused_plans_match_unfused_plans` checks the values.)
+#[test]
+fn weight_only_ops_are_folded_into_constants() {
+    for (name, at_least) in [("gluon_lstm", 5), ("gluon_gru", 5)] {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/models");
+        let sym = Symbol::open(dir.join(format!("{name}-symbol.json"))).unwrap();
+        let params = ParamsFile::open(dir.join(format!("{name}-0000.params"))).unwrap();
+        let io = ParamsFile::open(dir.join(format!("{name}-io.params"))).unwrap();
+        let weights = Weights::from_params(&params).unwrap();
+        let program = Program::compile(&sym, None).unwrap();
+        let shapes: HashMap<String, Vec<usize>> = program
+            .free_variables(&weights)
+            .into_iter()
+            .filter_map(|n| {
+                let e = io.get_by_name(&n)?;
+                Some((n, e.array.shape().to_vec()))
+            })
+            .collect();
+        for (options, folds) in [(FUSED, true), (UNFUSED, false)] {
+            let plan = program
+                .bind_with(&weights, &shapes, &HashMap::new(), &options)
+                .unwrap();
+            let n = plan.folded_nodes();
+            assert_eq!(n >= at_least, folds, "{name}: {n} nodes folded");
+            if !folds {
+                assert_eq!(n, 0, "{name}");
+            }
+        }
+    }
+}
+
 /// Fused plans compute what unfused ones do: every output of every fixture
 /// model within 1e-5 of the unfused value, relative to the output's
 /// largest magnitude, with BatchNorm folded into the weights and with it

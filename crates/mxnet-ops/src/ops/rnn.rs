@@ -566,11 +566,22 @@ impl Cell<'_> {
     fn apply(&self, simd: bool, c: &mut [f32], out: &mut [f32]) {
         #[cfg(target_arch = "x86_64")]
         if simd {
-            // SAFETY: `simd` is true only when the CPU has AVX2 and FMA.
-            unsafe { self.apply_avx2(c, out) };
+            if Simd::detect() == Simd::Avx512 {
+                // SAFETY: `Simd::detect` saw AVX-512F and FMA.
+                unsafe { self.apply_avx512(c, out) };
+            } else {
+                // SAFETY: `simd` is true only when the CPU has AVX2 and FMA.
+                unsafe { self.apply_avx2(c, out) };
+            }
             return;
         }
         let _ = simd;
+        self.apply_generic(c, out);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,fma")]
+    unsafe fn apply_avx512(&self, c: &mut [f32], out: &mut [f32]) {
         self.apply_generic(c, out);
     }
 
