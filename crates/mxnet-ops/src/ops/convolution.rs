@@ -781,6 +781,7 @@ pub(crate) fn conv_tiled(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::ops::epilogue::Post;
 
     /// A 2-D convolution with a square kernel, stride, dilation and padding.
     pub(crate) fn square_conv(
@@ -802,6 +803,51 @@ pub(crate) mod tests {
             num_filter: filters,
             groups,
             no_bias: false,
+        }
+    }
+
+    /// Runs `fast` (a fast path: conv, input shape, x, w, epilogue, output
+    /// shape, y) and the im2col + GEMM path on the same deterministic
+    /// input, weights, bias and residual with `post` fused, and asserts
+    /// they agree within 1e-4 relative; `what` names the case.
+    pub(crate) fn check_against_gemm_path(
+        conv: &Convolution,
+        xs: &[usize],
+        post: Post,
+        what: &str,
+        fast: impl Fn(&Convolution, &[usize], &[f32], &[f32], &Epilogue<'_>, &[usize], &mut [f32]),
+    ) {
+        let (n, c, f) = (xs[0], xs[1], conv.num_filter);
+        let isp: usize = xs[2..].iter().product();
+        let x: Vec<f32> = (0..n * c * isp)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0)
+            .collect();
+        let w: Vec<f32> = (0..f * c / conv.groups * conv.win.window_len())
+            .map(|i| ((i * 13 % 17) as f32 - 8.0) / 8.0)
+            .collect();
+        let bias: Vec<f32> = (0..f).map(|i| i as f32 * 0.1 - 1.0).collect();
+        let out = conv.win.conv_out(conv.win.spatial(xs)).unwrap();
+        let mut ys = vec![n, f];
+        ys.extend_from_slice(&out[3 - conv.win.nd..]);
+        let len = n * f * out.iter().product::<usize>();
+        let residual: Vec<f32> = (0..len)
+            .map(|i| ((i * 7 % 23) as f32 - 11.0) / 4.0)
+            .collect();
+        let epi = Epilogue {
+            scale: None,
+            shift: Some(&bias),
+            residual: Some(&residual),
+            post,
+        };
+        let mut want = vec![0f32; len];
+        conv_tiled(conv, xs, &x, &w, &epi, &ys, &mut want, None);
+        let mut got = vec![f32::NAN; len];
+        fast(conv, xs, &x, &w, &epi, &ys, &mut got);
+        for (i, (a, e)) in got.iter().zip(&want).enumerate() {
+            assert!(
+                (a - e).abs() <= 1e-4 * (1.0 + e.abs()),
+                "{what}: output {i} is {a}, expected {e}"
+            );
         }
     }
 

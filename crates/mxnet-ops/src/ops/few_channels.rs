@@ -290,8 +290,7 @@ unsafe fn band_avx2(t: &Band<'_>, acc: &mut [f32], y: SendPtr) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::convolution::conv_tiled;
-    use crate::ops::convolution::tests::square_conv;
+    use crate::ops::convolution::tests::{check_against_gemm_path, square_conv};
     use crate::ops::epilogue::Post;
 
     /// Every shape the path takes, against the im2col + GEMM path (itself
@@ -312,34 +311,8 @@ mod tests {
             let conv = square_conv(k, s, d, p, f, 1);
             let xs = [2, c, h, wd];
             assert!(applies(&conv, &xs));
-            let x: Vec<f32> = (0..2 * c * h * wd)
-                .map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0)
-                .collect();
-            let w: Vec<f32> = (0..f * c * k * k)
-                .map(|i| ((i * 13 % 17) as f32 - 8.0) / 8.0)
-                .collect();
-            let bias: Vec<f32> = (0..f).map(|i| i as f32 * 0.1 - 1.0).collect();
-            let [_, oh, ow] = conv.win.conv_out([1, h, wd]).unwrap();
-            let ys = [2, f, oh, ow];
-            let residual: Vec<f32> = (0..2 * f * oh * ow)
-                .map(|i| ((i * 7 % 23) as f32 - 11.0) / 4.0)
-                .collect();
-            let epi = Epilogue {
-                scale: None,
-                shift: Some(&bias),
-                residual: Some(&residual),
-                post: Post::Clip(-3.0, 6.0),
-            };
-            let mut want = vec![0f32; 2 * f * oh * ow];
-            conv_tiled(&conv, &xs, &x, &w, &epi, &ys, &mut want, None);
-            let mut got = vec![f32::NAN; want.len()];
-            conv_few_channels(&conv, &xs, &x, &w, &epi, &ys, &mut got);
-            for (i, (a, e)) in got.iter().zip(&want).enumerate() {
-                assert!(
-                    (a - e).abs() <= 1e-4 * (1.0 + e.abs()),
-                    "{c}→{f} k{k} s{s} d{d} p{p} on {h}×{wd}: output {i} is {a}, expected {e}"
-                );
-            }
+            let what = format!("{c}→{f} k{k} s{s} d{d} p{p} on {h}×{wd}");
+            check_against_gemm_path(&conv, &xs, Post::Clip(-3.0, 6.0), &what, conv_few_channels);
         }
     }
 

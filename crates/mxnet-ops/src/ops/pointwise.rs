@@ -229,8 +229,7 @@ unsafe fn block<const FB: usize>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::convolution::conv_tiled;
-    use crate::ops::convolution::tests::square_conv;
+    use crate::ops::convolution::tests::{check_against_gemm_path, square_conv};
     use crate::ops::epilogue::Post;
 
     #[test]
@@ -281,34 +280,14 @@ mod tests {
             // The kernel runs whatever `applies` says (shapes outside its
             // range are still computed correctly).
             let conv = square_conv(1, 1, 1, 0, f, 1);
-            let xs = [n, c, h, wd];
-            let x: Vec<f32> = (0..n * c * h * wd)
-                .map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0)
-                .collect();
-            let w: Vec<f32> = (0..f * c)
-                .map(|i| ((i * 13 % 17) as f32 - 8.0) / 8.0)
-                .collect();
-            let bias: Vec<f32> = (0..f).map(|i| i as f32 * 0.1 - 1.0).collect();
-            let ys = [n, f, h, wd];
-            let residual: Vec<f32> = (0..n * f * h * wd)
-                .map(|i| ((i * 7 % 23) as f32 - 11.0) / 4.0)
-                .collect();
-            let epi = Epilogue {
-                scale: None,
-                shift: Some(&bias),
-                residual: Some(&residual),
-                post: Post::Relu,
-            };
-            let mut want = vec![0f32; n * f * h * wd];
-            conv_tiled(&conv, &xs, &x, &w, &epi, &ys, &mut want, None);
-            let mut got = vec![f32::NAN; want.len()];
-            conv_pointwise(&conv, &xs, &x, &w, &epi, &mut got);
-            for (i, (a, e)) in got.iter().zip(&want).enumerate() {
-                assert!(
-                    (a - e).abs() <= 1e-4 * (1.0 + e.abs()),
-                    "{n}×{c}→{f} on {h}×{wd}: output {i} is {a}, expected {e}"
-                );
-            }
+            let what = format!("{n}×{c}→{f} on {h}×{wd}");
+            check_against_gemm_path(
+                &conv,
+                &[n, c, h, wd],
+                Post::Relu,
+                &what,
+                |conv, xs, x, w, epi, _, y| conv_pointwise(conv, xs, x, w, epi, y),
+            );
         }
     }
 }
