@@ -211,6 +211,25 @@ impl Kernel for Pooling {
             // 1-D and 2-D max, average and sum are separable.
             let max = kind == PoolType::Max;
             let (ow, kw) = (axes[2].1, axes[2].2);
+            // The average's divisor at each output position (the same for
+            // every plane), so the division is one vectorised pass.
+            let divisors: Vec<f32> = if kind == PoolType::Avg {
+                windows[1]
+                    .iter()
+                    .flat_map(|&(h0, h1, hl)| {
+                        windows[2].iter().map(move |&(w0, w1, wl)| {
+                            let n = if include_pad {
+                                hl * wl
+                            } else {
+                                (h1 - h0) * (w1 - w0)
+                            };
+                            n as f32
+                        })
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
             par_rows(outputs[0].data, osp.max(1), |plane, out| {
                 let src = &x.data[plane * isp..(plane + 1) * isp];
                 with_scratch(ih * ow + iw, |scratch| {
@@ -221,17 +240,8 @@ impl Kernel for Pooling {
                         separable::<false>(src, iw, h, w, kw, out, scratch);
                     }
                 });
-                if kind == PoolType::Avg {
-                    for (o, &(h0, h1, hl)) in out.chunks_exact_mut(ow).zip(&windows[1]) {
-                        for (a, &(w0, w1, wl)) in o.iter_mut().zip(&windows[2]) {
-                            let n = if include_pad {
-                                hl * wl
-                            } else {
-                                (h1 - h0) * (w1 - w0)
-                            };
-                            *a = if n == 0 { 0.0 } else { *a / n as f32 };
-                        }
-                    }
+                for (a, &n) in out.iter_mut().zip(&divisors) {
+                    *a = if n == 0.0 { 0.0 } else { *a / n };
                 }
             });
             return Ok(());
