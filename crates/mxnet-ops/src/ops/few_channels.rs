@@ -1,10 +1,15 @@
-//! Direct convolution for layers with few input channels: the first layer
-//! of almost every image network (3 channels, a 3×3 to 7×7 window, often
-//! stride 2). As a GEMM its depth is tiny (27 to 147) and the im2col
-//! columns are large, so the GEMM spends its time packing; here the input
-//! is copied once into padded, stride-phase-split planes (the depthwise
-//! layout, [`DwGeometry`]) and every output is summed in registers over all
-//! channels and taps, four filters at a time.
+//! Direct convolution for layers with few input channels, and for small
+//! maps with few filters.
+//!
+//! The first layer of almost every image network has 3 channels, a 3×3 to
+//! 7×7 window, often stride 2: as a GEMM its depth is tiny (27 to 147) and
+//! the im2col columns are large, so the GEMM spends its time packing. On
+//! small maps with few filters (densenet's 3×3 growth layers, 128 → 32 on
+//! 14×14 and 7×7) the GEMM path has one column tile and re-packs all of it
+//! for each block of filters. Here the input is copied once into padded,
+//! stride-phase-split planes (the depthwise layout, [`DwGeometry`]) and
+//! every output is summed in registers over all channels and taps, four
+//! filters at a time; tasks are bands of output rows × blocks of filters.
 
 use rayon::prelude::*;
 
@@ -28,9 +33,38 @@ const FILTERS: usize = 4;
 /// Output rows per task.
 const BAND_ROWS: usize = 4;
 
+/// Largest output map (pixels) taken whatever the channels, the most
+/// filters, and the most bytes of padded input planes it may copy: on such
+/// maps with few filters (densenet's 3×3 growth layers, 128 → 32 on 14×14
+/// and 7×7) the GEMM path has one column tile, splits the few filters over
+/// the threads and re-packs the whole im2col matrix per filter block, while
+/// here every input value is copied once and stays in L2. With many filters
+/// (resnet-50's 3×3 layers on 14×14 and 7×7) the GEMM is faster, and 1×1
+/// windows are left to the 1×1 kernel and the GEMM.
+const SMALL_MAP: usize = 256;
+const SMALL_MAP_FILTERS: usize = 64;
+const SMALL_MAP_BYTES: usize = 512 << 10;
+
+/// Whether this is a window larger than 1×1 with at most
+/// [`SMALL_MAP_FILTERS`] filters over a small output map whose padded input
+/// planes fit [`SMALL_MAP_BYTES`].
+fn small_map(conv: &Convolution, xshape: &[usize]) -> bool {
+    let win = &conv.win;
+    let out = match win.conv_out(win.spatial(xshape)) {
+        Ok(o) => o,
+        Err(_) => return false,
+    };
+    let geo = DwGeometry::new(win, win.spatial(xshape), out);
+    out[1] * out[2] <= SMALL_MAP
+        && conv.num_filter <= SMALL_MAP_FILTERS
+        && win.window_len() > 1
+        && 4 * xshape[1] * geo.phases_len() <= SMALL_MAP_BYTES
+}
+
 /// Whether [`conv_few_channels`] computes this convolution: one group, a
-/// 2-D (or 1-D) window, at most four input channels and a depth of at most
-/// 160, at least four filters.
+/// 2-D (or 1-D) window, at least four filters, and either at most four
+/// input channels with a depth of at most 160 or a small map
+/// ([`SMALL_MAP`]).
 pub(crate) fn applies(conv: &Convolution, xshape: &[usize]) -> bool {
     let win = &conv.win;
     let input = win.spatial(xshape);
@@ -40,9 +74,9 @@ pub(crate) fn applies(conv: &Convolution, xshape: &[usize]) -> bool {
         && win.kernel[0] == 1
         && win.stride[0] == 1
         && win.pad[0] == 0
-        && (1..=MAX_CHANNELS).contains(&c)
-        && c * win.window_len() <= MAX_DEPTH
+        && c >= 1
         && conv.num_filter >= FILTERS
+        && ((c <= MAX_CHANNELS && c * win.window_len() <= MAX_DEPTH) || small_map(conv, xshape))
 }
 
 /// The convolution of `x` (N, C, H, W) with `w` (F, C, kh, kw) into `y`,
@@ -79,6 +113,12 @@ pub(crate) fn conv_few_channels(
     );
     let simd = Simd::detect();
     let bands = geo.oh.div_ceil(BAND_ROWS);
+    // Few bands (small maps): blocks of filters as separate tasks too, at
+    // least four tasks per thread.
+    let threads = rayon::current_num_threads();
+    let chunks = (4 * threads).div_ceil(bands).clamp(1, f.div_ceil(FILTERS));
+    let per_chunk = f.div_ceil(chunks).next_multiple_of(FILTERS);
+    let chunks = f.div_ceil(per_chunk);
     // The phases of every channel of one image, then slack that the last
     // blocks may read past the end.
     let mut phases = vec![0f32; c * channel_len + geo.wq * BAND_ROWS + BLOCK];
@@ -88,19 +128,21 @@ pub(crate) fn conv_few_channels(
             geo.fill_phases(xp, &mut phases[ci * channel_len..(ci + 1) * channel_len]);
         }
         let yp = SendPtr(y[b * f * osp..].as_mut_ptr());
-        let band = |band: usize| {
+        let band = |t: usize| {
+            let (band, chunk) = (t / chunks, t % chunks);
             let task = Band {
                 geo: &geo,
                 offsets: &offsets,
                 phases: &phases,
                 w,
-                filters: f,
+                f0: chunk * per_chunk,
+                f1: ((chunk + 1) * per_chunk).min(f),
                 epi,
                 r0: band * BAND_ROWS,
                 r1: ((band + 1) * BAND_ROWS).min(geo.oh),
                 y0: b * f * osp,
             };
-            with_scratch(task.acc_len() * f, |acc| match simd {
+            with_scratch(task.acc_len() * (task.f1 - task.f0), |acc| match simd {
                 // SAFETY: `Simd::detect` saw the features on this CPU; the
                 // band writes only its own rows of each output plane.
                 #[cfg(target_arch = "x86_64")]
@@ -112,10 +154,10 @@ pub(crate) fn conv_few_channels(
                 _ => unsafe { task.run::<BASELINE>(acc, yp) },
             });
         };
-        if rayon::current_num_threads() > 1 && bands > 1 {
-            (0..bands).into_par_iter().for_each(band);
+        if threads > 1 && bands * chunks > 1 {
+            (0..bands * chunks).into_par_iter().for_each(band);
         } else {
-            (0..bands).for_each(band);
+            (0..bands * chunks).for_each(band);
         }
     }
 }
@@ -175,7 +217,9 @@ struct Band<'a> {
     offsets: &'a [usize],
     phases: &'a [f32],
     w: &'a [f32],
-    filters: usize,
+    /// The filters `f0..f1` this task computes.
+    f0: usize,
+    f1: usize,
     epi: &'a Epilogue<'a>,
     r0: usize,
     r1: usize,
@@ -190,34 +234,35 @@ impl Band<'_> {
         ((self.r1 - self.r0 - 1) * self.geo.wq + self.geo.ow).next_multiple_of(BLOCK)
     }
 
-    /// Computes the band into `acc` (filter-major) and copies its rows into
-    /// the image's output at `y`, applying the epilogue.
+    /// Computes the band of filters `f0..f1` into `acc` (filter-major) and
+    /// copies its rows into the image's output at `y`, applying the
+    /// epilogue.
     ///
     /// # Safety
     /// `y` points at this image's output (filters × oh × ow floats) and no
-    /// other task writes rows `r0..r1` of it.
+    /// other task writes rows `r0..r1` of filters `f0..f1` of it.
     #[inline(always)]
     unsafe fn run<const ISA: u8>(&self, acc: &mut [f32], y: SendPtr) {
         let g = self.geo;
         let len = self.acc_len();
         let start = self.r0 * g.wq;
         let depth = self.offsets.len();
-        let full = self.filters / FILTERS * FILTERS;
+        let full = self.f0 + (self.f1 - self.f0) / FILTERS * FILTERS;
         for m in (0..len).step_by(BLOCK) {
-            for f0 in (0..full).step_by(FILTERS) {
+            for f0 in (self.f0..full).step_by(FILTERS) {
                 self.block::<FILTERS, ISA>(f0, start + m, depth, acc, len, m);
             }
-            for f0 in full..self.filters {
+            for f0 in full..self.f1 {
                 self.block::<1, ISA>(f0, start + m, depth, acc, len, m);
             }
         }
         let (osp, ow) = (g.oh * g.ow, g.ow);
-        for fi in 0..self.filters {
+        for fi in self.f0..self.f1 {
             for r in self.r0..self.r1 {
                 let off = fi * osp + r * ow;
-                // SAFETY: row r of filter fi's plane, owned by this band.
+                // SAFETY: row r of filter fi's plane, owned by this task.
                 let row = unsafe { std::slice::from_raw_parts_mut(y.get().add(off), ow) };
-                row.copy_from_slice(&acc[fi * len + (r - self.r0) * g.wq..][..ow]);
+                row.copy_from_slice(&acc[(fi - self.f0) * len + (r - self.r0) * g.wq..][..ow]);
                 self.epi.apply_inline(fi, row, self.y0 + off);
             }
         }
@@ -239,7 +284,7 @@ impl Band<'_> {
         if ISA == AVX512 && FB == 4 {
             let src = &self.phases[pos..];
             let w = &self.w[f0 * depth..(f0 + 4) * depth];
-            let acc = &mut acc[f0 * len + m..];
+            let acc = &mut acc[(f0 - self.f0) * len + m..];
             // SAFETY: ISA is AVX512 only inside `band_avx512`, which runs
             // only where `Simd::detect` saw AVX-512F and FMA.
             unsafe { block4_avx512(self.offsets, src, w, acc, len) };
@@ -260,7 +305,7 @@ impl Band<'_> {
             }
         }
         for (k, s) in sum.iter().enumerate() {
-            acc[(f0 + k) * len + m..][..BLOCK].copy_from_slice(s);
+            acc[(f0 - self.f0 + k) * len + m..][..BLOCK].copy_from_slice(s);
         }
     }
 }
@@ -307,6 +352,9 @@ mod tests {
             (2, 7, 5, 3, 2, 4, 30, 31),
             (4, 4, 1, 1, 1, 0, 5, 3),
             (3, 9, 3, 1, 2, 0, 17, 130),
+            (128, 32, 3, 1, 1, 1, 14, 14),
+            (128, 32, 3, 1, 1, 1, 7, 7),
+            (40, 30, 3, 2, 1, 1, 9, 13),
         ] {
             let conv = square_conv(k, s, d, p, f, 1);
             let xs = [2, c, h, wd];
@@ -317,12 +365,31 @@ mod tests {
     }
 
     #[test]
-    fn takes_only_few_channel_layers() {
-        let xs = |c: usize| [1, c, 32, 32];
-        assert!(applies(&square_conv(7, 2, 1, 3, 64, 1), &xs(3)));
-        assert!(!applies(&square_conv(3, 1, 1, 1, 64, 1), &xs(16)));
-        assert!(!applies(&square_conv(7, 2, 1, 3, 64, 1), &xs(4)));
-        assert!(!applies(&square_conv(3, 1, 1, 1, 2, 1), &xs(3)));
-        assert!(!applies(&square_conv(3, 1, 1, 1, 64, 3), &xs(3)));
+    fn takes_few_channel_layers_and_small_maps_with_few_filters() {
+        let xs = |c: usize, h: usize| [1, c, h, h];
+        assert!(applies(&square_conv(7, 2, 1, 3, 64, 1), &xs(3, 224)));
+        assert!(!applies(&square_conv(3, 1, 1, 1, 64, 1), &xs(16, 64)));
+        assert!(!applies(&square_conv(7, 2, 1, 3, 64, 1), &xs(4, 64)));
+        assert!(!applies(&square_conv(3, 1, 1, 1, 2, 1), &xs(3, 64)));
+        assert!(!applies(&square_conv(3, 1, 1, 1, 64, 3), &xs(3, 64)));
+        // Small maps: densenet's growth layers, not resnet's 3×3 layers.
+        assert!(applies(&square_conv(3, 1, 1, 1, 32, 1), &xs(128, 14)));
+        assert!(applies(&square_conv(3, 1, 1, 1, 32, 1), &xs(128, 7)));
+        assert!(
+            !applies(&square_conv(3, 1, 1, 1, 32, 1), &xs(128, 28)),
+            "large map"
+        );
+        assert!(
+            !applies(&square_conv(3, 1, 1, 1, 256, 1), &xs(256, 14)),
+            "many filters"
+        );
+        assert!(
+            !applies(&square_conv(1, 1, 1, 0, 32, 1), &xs(128, 14)),
+            "1×1"
+        );
+        assert!(
+            !applies(&square_conv(3, 1, 1, 1, 32, 1), &xs(4096, 14)),
+            "planes too big"
+        );
     }
 }
