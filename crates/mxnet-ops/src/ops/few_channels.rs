@@ -15,6 +15,8 @@ use rayon::prelude::*;
 
 use super::convolution::{Convolution, DwGeometry};
 use super::epilogue::Epilogue;
+#[cfg(target_arch = "x86_64")]
+use super::util::fma_block_avx512;
 use super::util::{SendPtr, Simd, with_scratch};
 
 /// Most input channels the path takes.
@@ -163,52 +165,10 @@ pub(crate) fn conv_few_channels(
 }
 
 /// Instruction sets [`Band::run`] is compiled for: no FMA, FMA (AVX2), and
-/// AVX-512 with a hand-written register block.
+/// AVX-512 with the hand-written register block ([`fma_block_avx512`]).
 const BASELINE: u8 = 0;
 const FMA: u8 = 1;
 const AVX512: u8 = 2;
-
-/// Four filters over one block of 64 outputs with AVX-512: the 16
-/// accumulators and the four input vectors of a tap stay in registers, so
-/// each tap is four loads, four broadcasts and 16 fused multiply-adds.
-/// `src` starts at the block's first phase position, `w` holds the four
-/// filters' weights (`offsets.len()` each), and filter `k`'s outputs go to
-/// `acc[k·len..][..64]`.
-///
-/// # Safety
-/// The CPU has AVX-512F and FMA.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,fma")]
-unsafe fn block4_avx512(offsets: &[usize], src: &[f32], w: &[f32], acc: &mut [f32], len: usize) {
-    use std::arch::x86_64::*;
-    let depth = offsets.len();
-    let mut s = [[_mm512_setzero_ps(); 4]; 4];
-    for (t, &off) in offsets.iter().enumerate() {
-        let x = &src[off..off + BLOCK];
-        // SAFETY: `x` holds 64 floats, four vectors.
-        let v = unsafe {
-            [
-                _mm512_loadu_ps(x.as_ptr()),
-                _mm512_loadu_ps(x.as_ptr().add(16)),
-                _mm512_loadu_ps(x.as_ptr().add(32)),
-                _mm512_loadu_ps(x.as_ptr().add(48)),
-            ]
-        };
-        for (k, sk) in s.iter_mut().enumerate() {
-            let wt = _mm512_set1_ps(w[k * depth + t]);
-            for (a, &vi) in sk.iter_mut().zip(&v) {
-                *a = _mm512_fmadd_ps(wt, vi, *a);
-            }
-        }
-    }
-    for (k, sk) in s.iter().enumerate() {
-        let out = &mut acc[k * len..k * len + BLOCK];
-        for (i, &a) in sk.iter().enumerate() {
-            // SAFETY: `out` holds 64 floats.
-            unsafe { _mm512_storeu_ps(out.as_mut_ptr().add(16 * i), a) };
-        }
-    }
-}
 
 /// Output rows `r0..r1` of every filter of one image.
 struct Band<'a> {
@@ -281,13 +241,15 @@ impl Band<'_> {
         m: usize,
     ) {
         #[cfg(target_arch = "x86_64")]
-        if ISA == AVX512 && FB == 4 {
+        if ISA == AVX512 {
             let src = &self.phases[pos..];
-            let w = &self.w[f0 * depth..(f0 + 4) * depth];
+            let w = &self.w[f0 * depth..(f0 + FB) * depth];
             let acc = &mut acc[(f0 - self.f0) * len + m..];
+            assert!(acc.len() >= (FB - 1) * len + BLOCK);
             // SAFETY: ISA is AVX512 only inside `band_avx512`, which runs
-            // only where `Simd::detect` saw AVX-512F and FMA.
-            unsafe { block4_avx512(self.offsets, src, w, acc, len) };
+            // only where `Simd::detect` saw AVX-512F and FMA; `acc` holds FB
+            // rows of a block, `len` apart (asserted).
+            unsafe { fma_block_avx512::<FB>(self.offsets, src, w, acc.as_mut_ptr(), len, BLOCK) };
             return;
         }
         let mut sum = [[0f32; BLOCK]; FB];

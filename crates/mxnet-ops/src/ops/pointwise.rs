@@ -18,7 +18,7 @@ use rayon::prelude::*;
 
 use super::convolution::Convolution;
 use super::epilogue::Epilogue;
-use super::util::{SendPtr, Simd};
+use super::util::{SendPtr, Simd, fma_block_avx512};
 
 /// Pixels per register block (four AVX-512 vectors).
 const BLOCK: usize = 64;
@@ -104,6 +104,8 @@ pub(crate) fn conv_pointwise(
     let filter_tasks = per_image.div_ceil(pixel_tasks).min(fblocks);
     let (bpt, fpt) = (blocks.div_ceil(pixel_tasks), fblocks.div_ceil(filter_tasks));
     let (pixel_tasks, filter_tasks) = (blocks.div_ceil(bpt), fblocks.div_ceil(fpt));
+    // Where each channel's row starts: the taps of the register block.
+    let rows: Vec<usize> = (0..c).map(|ch| ch * sp).collect();
     let yp = SendPtr(y.as_mut_ptr());
     let task = |t: usize| {
         let (b, rest) = (
@@ -116,7 +118,7 @@ pub(crate) fn conv_pointwise(
         let xb = &x[b * c * sp..(b + 1) * c * sp];
         // SAFETY: `applies` saw AVX-512F and FMA; this task alone writes
         // filters f0..f1 × pixels p0..p1 of image b, inside `y` (asserted).
-        unsafe { run_avx512(xb, sp, c, w, epi, yp, b * f * sp, p0, p1, f0, f1) };
+        unsafe { run_avx512(xb, sp, c, &rows, w, epi, yp, b * f * sp, p0, p1, f0, f1) };
     };
     let tasks = n * pixel_tasks * filter_tasks;
     if threads > 1 && tasks > 1 {
@@ -126,8 +128,9 @@ pub(crate) fn conv_pointwise(
     }
 }
 
-/// Filters `f0..f1` over pixels `p0..p1` of one image `x` (C × sp), into
-/// the output at `y + y0` (F × sp), then the epilogue.
+/// Filters `f0..f1` over pixels `p0..p1` of one image `x` (C × sp, channel
+/// `ch` starting at `rows[ch]`), into the output at `y + y0` (F × sp),
+/// then the epilogue.
 ///
 /// # Safety
 /// The CPU has AVX-512F and FMA; no other task writes those outputs.
@@ -137,6 +140,7 @@ unsafe fn run_avx512(
     x: &[f32],
     sp: usize,
     c: usize,
+    rows: &[usize],
     w: &[f32],
     epi: &Epilogue<'_>,
     y: SendPtr,
@@ -153,13 +157,13 @@ unsafe fn run_avx512(
             let fb = FILTERS.min(f1 - fi);
             // SAFETY: rows fi..fi + fb, pixels p..p + len: this task's.
             unsafe {
-                let out = y.get().add(y0 + fi * sp + p);
+                let (src, out) = (&x[p..], y.get().add(y0 + fi * sp + p));
                 let wf = &w[fi * c..(fi + fb) * c];
                 match fb {
-                    4 => block::<4>(x, sp, c, p, len, wf, out),
-                    3 => block::<3>(x, sp, c, p, len, wf, out),
-                    2 => block::<2>(x, sp, c, p, len, wf, out),
-                    _ => block::<1>(x, sp, c, p, len, wf, out),
+                    4 => fma_block_avx512::<4>(rows, src, wf, out, sp, len),
+                    3 => fma_block_avx512::<3>(rows, src, wf, out, sp, len),
+                    2 => fma_block_avx512::<2>(rows, src, wf, out, sp, len),
+                    _ => fma_block_avx512::<1>(rows, src, wf, out, sp, len),
                 }
             }
             for k in 0..fb {
@@ -169,59 +173,6 @@ unsafe fn run_avx512(
                 epi.apply_inline(fi + k, row, off);
             }
             fi += fb;
-        }
-    }
-}
-
-/// `FB` filters (weights `w`, C each) over pixels `p..p + len` (len ≤ 64)
-/// of every channel row of `x`, stored at `out` (rows `sp` apart).
-///
-/// # Safety
-/// The CPU has AVX-512F and FMA; `out` has `FB` rows of `len` writable
-/// floats, `sp` apart.
-#[inline]
-#[target_feature(enable = "avx512f,fma")]
-unsafe fn block<const FB: usize>(
-    x: &[f32],
-    sp: usize,
-    c: usize,
-    p: usize,
-    len: usize,
-    w: &[f32],
-    out: *mut f32,
-) {
-    use std::arch::x86_64::*;
-    let mask = |v: usize| -> __mmask16 {
-        let n = len.saturating_sub(16 * v).min(16);
-        ((1u32 << n) - 1) as __mmask16
-    };
-    let masks = [mask(0), mask(1), mask(2), mask(3)];
-    let mut s = [[_mm512_setzero_ps(); 4]; FB];
-    assert!(x.len() >= (c - 1) * sp + p + len && w.len() >= FB * c);
-    let base = x.as_ptr();
-    for ch in 0..c {
-        // SAFETY: channel ch's pixels p..p + len are inside `x` (asserted);
-        // masked-off lanes are not read.
-        let v = unsafe {
-            let row = base.add(ch * sp + p);
-            [
-                _mm512_maskz_loadu_ps(masks[0], row),
-                _mm512_maskz_loadu_ps(masks[1], row.add(16)),
-                _mm512_maskz_loadu_ps(masks[2], row.add(32)),
-                _mm512_maskz_loadu_ps(masks[3], row.add(48)),
-            ]
-        };
-        for (k, sk) in s.iter_mut().enumerate() {
-            let wt = _mm512_set1_ps(w[k * c + ch]);
-            for (a, &vi) in sk.iter_mut().zip(&v) {
-                *a = _mm512_fmadd_ps(wt, vi, *a);
-            }
-        }
-    }
-    for (k, sk) in s.iter().enumerate() {
-        for (i, &a) in sk.iter().enumerate() {
-            // SAFETY: row k's lanes below `len`, as the caller promised.
-            unsafe { _mm512_mask_storeu_ps(out.add(k * sp + 16 * i), masks[i], a) };
         }
     }
 }

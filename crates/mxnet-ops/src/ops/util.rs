@@ -211,3 +211,63 @@ impl Simd {
         Simd::Baseline
     }
 }
+
+/// The register block of the hand-written direct convolutions (the
+/// few-channel and 1×1 kernels): `FB` filters × `len` ≤ 64 outputs with
+/// AVX-512, `out[k·stride + i] = Σ_t w[k·T + t] · src[offsets[t] + i]` over
+/// the `T = offsets.len()` taps in order, by fused multiply-adds from zero.
+/// The `FB × 4` accumulators and a tap's four input vectors stay in
+/// registers: each tap is four loads, `FB` broadcasts and `4·FB` FMAs.
+/// Lanes from `len` on are neither read nor written.
+///
+/// # Safety
+/// The CPU has AVX-512F and FMA; `out` has `FB` rows of `len` writable
+/// floats, `stride` apart.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,fma")]
+pub(crate) unsafe fn fma_block_avx512<const FB: usize>(
+    offsets: &[usize],
+    src: &[f32],
+    w: &[f32],
+    out: *mut f32,
+    stride: usize,
+    len: usize,
+) {
+    use std::arch::x86_64::*;
+    let depth = offsets.len();
+    assert!(
+        len <= 64 && w.len() >= FB * depth,
+        "fma_block_avx512: operands"
+    );
+    let mask = |v: usize| -> __mmask16 {
+        let n = len.saturating_sub(16 * v).min(16);
+        ((1u32 << n) - 1) as __mmask16
+    };
+    let masks = [mask(0), mask(1), mask(2), mask(3)];
+    let mut s = [[_mm512_setzero_ps(); 4]; FB];
+    for (t, &off) in offsets.iter().enumerate() {
+        let x = src[off..off + len].as_ptr();
+        // SAFETY: lanes below `len` are inside `src` (sliced above);
+        // masked-off lanes are not read.
+        let v = unsafe {
+            [
+                _mm512_maskz_loadu_ps(masks[0], x),
+                _mm512_maskz_loadu_ps(masks[1], x.wrapping_add(16)),
+                _mm512_maskz_loadu_ps(masks[2], x.wrapping_add(32)),
+                _mm512_maskz_loadu_ps(masks[3], x.wrapping_add(48)),
+            ]
+        };
+        for (k, sk) in s.iter_mut().enumerate() {
+            let wt = _mm512_set1_ps(w[k * depth + t]);
+            for (a, &vi) in sk.iter_mut().zip(&v) {
+                *a = _mm512_fmadd_ps(wt, vi, *a);
+            }
+        }
+    }
+    for (k, sk) in s.iter().enumerate() {
+        for (i, &a) in sk.iter().enumerate() {
+            // SAFETY: row k's lanes below `len`, as the caller promised.
+            unsafe { _mm512_mask_storeu_ps(out.wrapping_add(k * stride + 16 * i), masks[i], a) };
+        }
+    }
+}
