@@ -9,6 +9,11 @@
 //!   operand and the activation are applied in the epilogue too.
 //! * BatchNorm → Activation(relu) / clip, as one pass.
 //!
+//! A convolution's constant filters (folded or its own) are also prepared
+//! here for the path that runs them (`convolution::prepare`: Winograd's
+//! transform, the blocked kernel's panels); a convolution with nothing
+//! after it becomes a step of its own when that happens.
+//!
 //! A node joins a chain only when the previous node's output has no other
 //! consumer and is not a graph output, and every value involved is float32
 //! (half-precision graphs round each op's output, which fusion would skip).
@@ -24,10 +29,11 @@ use mxnet_format::symbol::{Node, NodeEntry};
 use crate::attrs::Attrs;
 use crate::kernel::Kernel;
 use crate::ops::batch_norm::{self, BatchNorm};
+use crate::ops::convolution::{self, Prepared};
 use crate::ops::epilogue::Post;
+use crate::ops::fully_connected;
 use crate::ops::fused::{BnPart, FusedLayer, Layer, fold};
 use crate::ops::util::axis;
-use crate::ops::{convolution, fully_connected};
 use crate::registry::canonical;
 
 /// A chain of nodes replaced by one step.
@@ -233,9 +239,6 @@ fn layer_chain(
         chain.push(c);
         labels.push(canonical(&nodes[c].op).to_owned());
     }
-    if chain.len() == 1 {
-        return None;
-    }
     let layer_inputs = &nodes[i].inputs;
     let no_bias = match &layer {
         Layer::Conv(c) => c.no_bias,
@@ -243,7 +246,7 @@ fn layer_chain(
     };
     let params = if no_bias { 2 } else { 3 };
     let mut inputs: Vec<NodeEntry> = layer_inputs[..params].to_vec();
-    let bn_part = match bn {
+    let mut bn_part = match bn {
         None => BnPart::None,
         Some((b, c)) => {
             let stats = &nodes[c].inputs[1..5];
@@ -257,29 +260,7 @@ fn layer_chain(
             match (w, bias, st) {
                 (Some(w), Some(bias), Some(st)) if g.fold => {
                     inputs.truncate(1);
-                    let mut part = fold(&b, &w, bias.as_deref(), &st[0], &st[1], &st[2], &st[3]);
-                    // Winograd's filters are transformed once, here; the
-                    // folded weights are then not needed.
-                    let xshape = (g.shape)(layer_inputs[0]);
-                    if let (
-                        Layer::Conv(conv),
-                        BnPart::Folded {
-                            weight, winograd, ..
-                        },
-                    ) = (&layer, &mut part)
-                        && (crate::ops::winograd::applies(conv, &xshape)
-                            || g.winograd_everywhere
-                                && crate::ops::winograd::applies_with(conv, &xshape, 1, 1))
-                    {
-                        let u = crate::ops::winograd::transform_filters(
-                            weight,
-                            conv.num_filter,
-                            xshape[1],
-                        );
-                        *winograd = Some(u);
-                        *weight = Vec::new();
-                    }
-                    part
+                    fold(&b, &w, bias.as_deref(), &st[0], &st[1], &st[2], &st[3])
                 }
                 _ => {
                     inputs.extend_from_slice(stats);
@@ -288,6 +269,34 @@ fn layer_chain(
             }
         }
     };
+    // A convolution's filters are prepared once, here, for the path that
+    // runs them (Winograd's transform, the blocked kernel's panels): the
+    // folded ones, or the layer's own when they are constants. The plain
+    // folded weights are then not kept.
+    let mut prepared = Prepared::None;
+    if let Layer::Conv(conv) = &layer
+        && g.fold
+    {
+        let xshape = (g.shape)(layer_inputs[0]);
+        prepared = match &mut bn_part {
+            BnPart::Folded { weight, .. } => {
+                let p = convolution::prepare(conv, &xshape, weight, g.winograd_everywhere);
+                if p.replaces_weights() {
+                    *weight = Vec::new();
+                }
+                p
+            }
+            _ => match (g.constant)(layer_inputs[1]) {
+                Some(w) => convolution::prepare(conv, &xshape, &w, g.winograd_everywhere),
+                None => Prepared::None,
+            },
+        };
+    }
+    // A lone layer is a step of its own only when its filters were
+    // prepared.
+    if chain.len() == 1 && !prepared.replaces_weights() {
+        return None;
+    }
     if let Some(r) = residual {
         inputs.push(r);
     }
@@ -299,6 +308,7 @@ fn layer_chain(
             bn: bn_part,
             residual: residual.is_some(),
             post,
+            prepared,
         }),
         label: labels.join("+"),
     })

@@ -19,7 +19,7 @@ use crate::tensor::shape_str;
 
 use super::epilogue::Epilogue;
 use super::util::{SendPtr, Simd, per_axis};
-use super::{few_channels, pointwise, winograd};
+use super::{blocked, few_channels, pointwise, winograd};
 
 pub(crate) static OPS: &[OpEntry] = &[OpEntry {
     name: "Convolution",
@@ -588,20 +588,88 @@ fn tile_cols(klen: usize, osp: usize) -> usize {
     if osp * 2 <= nt * 3 { osp } else { nt }
 }
 
+/// Filters prepared once, when a plan is made, for the path that will run
+/// them ([`prepare`]): Winograd's transformed filters, or the packed panels
+/// of the register-blocked kernel.
+#[derive(Debug)]
+pub(crate) enum Prepared {
+    /// Nothing: the path reads the filters as they are.
+    None,
+    /// [`winograd::transform_filters`] of the filters.
+    Winograd(Vec<f32>),
+    /// [`blocked::pack_filters`] of the filters.
+    Panels(Vec<f32>),
+}
+
+impl Prepared {
+    /// Whether the path reads the prepared filters, not the plain ones.
+    pub(crate) fn replaces_weights(&self) -> bool {
+        !matches!(self, Prepared::None)
+    }
+}
+
+/// Which path [`conv_forward`] takes for this convolution, as a closed
+/// choice (so the plan-time preparation and the run agree).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Path {
+    FewChannels,
+    Pointwise,
+    Winograd,
+    Blocked,
+    Tiled,
+}
+
+fn path(conv: &Convolution, xshape: &[usize], winograd_everywhere: bool) -> Path {
+    if winograd_everywhere && winograd::applies_with(conv, xshape, 1, 1) {
+        Path::Winograd
+    } else if few_channels::applies(conv, xshape) {
+        Path::FewChannels
+    } else if pointwise::applies(conv, xshape) {
+        Path::Pointwise
+    } else if winograd::applies(conv, xshape) {
+        Path::Winograd
+    } else if blocked::applies(conv, xshape) && conv.win.window_len() > 1 {
+        // 1×1 windows stay on the GEMM, which was as fast or faster on
+        // resnet-50's 1×1 layers.
+        Path::Blocked
+    } else {
+        Path::Tiled
+    }
+}
+
+/// The filters `w` of `conv` on inputs of shape `xshape` prepared for the
+/// path that will run them; `winograd_everywhere` takes Winograd's path for
+/// every 3×3 stride-1 convolution it can compute (tests).
+pub(crate) fn prepare(
+    conv: &Convolution,
+    xshape: &[usize],
+    w: &[f32],
+    winograd_everywhere: bool,
+) -> Prepared {
+    match path(conv, xshape, winograd_everywhere) {
+        Path::Winograd => {
+            Prepared::Winograd(winograd::transform_filters(w, conv.num_filter, xshape[1]))
+        }
+        Path::Blocked => Prepared::Panels(blocked::pack_filters(
+            w,
+            conv.num_filter,
+            xshape[1] / conv.groups * conv.win.window_len(),
+        )),
+        _ => Prepared::None,
+    }
+}
+
 /// Forward convolution of `x` (N, C, *spatial) with `w` into `y`, then the
 /// epilogue (`Epilogue::bias` for a plain convolution).
 ///
-/// Depthwise convolutions run directly ([`depthwise`]). Others are GEMMs
-/// over tiles of output positions: im2col of the tile into a per-thread
-/// scratch buffer (none for a 1×1, stride-1, unpadded convolution, which
-/// reads the input in place), the GEMM into the output, the epilogue on the
-/// output tile while it is in cache. Tiles of all images and groups run in
-/// parallel; when there are fewer tiles than twice the threads, the filters
-/// are split instead (one im2col, filter blocks in parallel).
-///
-/// 3×3 stride-1 convolutions where it pays ([`winograd::applies`]) run by
-/// Winograd's F(2×2, 3×3) instead, with the filters transformed on each
-/// call; [`conv_forward_transformed`] takes them transformed once.
+/// Layers with few channels ([`few_channels`]), the 1×1 layers where it is
+/// faster ([`pointwise`]) and depthwise layers ([`depthwise`]) run directly.
+/// 3×3 stride-1 convolutions with many channels and tiles
+/// ([`winograd::applies`]) run by Winograd's F(2×2, 3×3); other windows
+/// larger than 1×1 by the register-blocked implicit GEMM ([`blocked`]) where
+/// the CPU has AVX-512. The filters these two read are transformed or
+/// packed on each call; [`conv_forward_prepared`] takes them prepared once.
+/// The rest are GEMMs over tiles of output positions ([`conv_tiled`]).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn conv_forward(
     conv: &Convolution,
@@ -612,35 +680,35 @@ pub(crate) fn conv_forward(
     yshape: &[usize],
     y: &mut [f32],
 ) {
-    if few_channels::applies(conv, xshape) {
-        few_channels::conv_few_channels(conv, xshape, x, w, epi, yshape, y);
-    } else if pointwise::applies(conv, xshape) {
-        pointwise::conv_pointwise(conv, xshape, x, w, epi, y);
-    } else if winograd::applies(conv, xshape) {
-        let u = winograd::transform_filters(w, conv.num_filter, xshape[1]);
-        winograd::conv_winograd(conv, xshape, x, &u, epi, yshape, y);
-    } else {
-        conv_tiled(conv, xshape, x, w, epi, yshape, y, None);
+    match path(conv, xshape, false) {
+        Path::FewChannels => few_channels::conv_few_channels(conv, xshape, x, w, epi, yshape, y),
+        Path::Pointwise => pointwise::conv_pointwise(conv, xshape, x, w, epi, y),
+        Path::Winograd | Path::Blocked => {
+            let prepared = prepare(conv, xshape, w, false);
+            conv_forward_prepared(conv, xshape, x, w, &prepared, epi, yshape, y);
+        }
+        Path::Tiled => conv_tiled(conv, xshape, x, w, epi, yshape, y, None),
     }
 }
 
-/// [`conv_forward`] with the filters already transformed for Winograd
-/// when `transformed` is given (then `conv` and `xshape` must satisfy
-/// [`winograd::applies`], and `w` is not read).
+/// [`conv_forward`] with the filters prepared by [`prepare`] (for this
+/// `conv` and `xshape`); `w` is not read unless `prepared` is
+/// [`Prepared::None`].
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn conv_forward_transformed(
+pub(crate) fn conv_forward_prepared(
     conv: &Convolution,
     xshape: &[usize],
     x: &[f32],
     w: &[f32],
-    transformed: Option<&[f32]>,
+    prepared: &Prepared,
     epi: &Epilogue<'_>,
     yshape: &[usize],
     y: &mut [f32],
 ) {
-    match transformed {
-        Some(u) => winograd::conv_winograd(conv, xshape, x, u, epi, yshape, y),
-        None => conv_forward(conv, xshape, x, w, epi, yshape, y),
+    match prepared {
+        Prepared::Winograd(u) => winograd::conv_winograd(conv, xshape, x, u, epi, yshape, y),
+        Prepared::Panels(p) => blocked::conv_blocked(conv, xshape, x, p, epi, yshape, y),
+        Prepared::None => conv_forward(conv, xshape, x, w, epi, yshape, y),
     }
 }
 

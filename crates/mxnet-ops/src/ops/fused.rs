@@ -7,7 +7,7 @@
 use crate::kernel::{In, Kernel, Out};
 
 use super::batch_norm::BatchNorm;
-use super::convolution::{Convolution, conv_forward_transformed};
+use super::convolution::{Convolution, Prepared, conv_forward_prepared};
 use super::epilogue::{Epilogue, Post};
 use super::fully_connected::{FullyConnected, fc_forward};
 
@@ -19,13 +19,11 @@ pub(crate) enum BnPart {
     /// Folded at plan time: the layer's weights scaled per output channel,
     /// and the per-channel bias that replaces the layer's.
     Folded {
-        /// Weights, the layer's layout (empty when `winograd` holds them).
+        /// Weights, the layer's layout (empty when the step's
+        /// [`FusedLayer::prepared`] filters replace them).
         weight: Vec<f32>,
         /// b·scale + shift (b = 0 without a bias).
         bias: Vec<f32>,
-        /// The weights transformed for Winograd's convolution, when the
-        /// layer is one it applies to.
-        winograd: Option<Vec<f32>>,
     },
     /// Applied in the epilogue; its gamma, beta, mean and var are inputs
     /// (the layer's weights are not constants).
@@ -55,11 +53,7 @@ pub(crate) fn fold(
     let bias = (0..rows)
         .map(|c| bias.map_or(0.0, |b| b[c]) * scale[c] + shift[c])
         .collect();
-    BnPart::Folded {
-        weight,
-        bias,
-        winograd: None,
-    }
+    BnPart::Folded { weight, bias }
 }
 
 /// The layer inside a fused chain.
@@ -96,6 +90,10 @@ pub(crate) struct FusedLayer {
     pub residual: bool,
     /// The activation.
     pub post: Post,
+    /// A convolution's filters (folded, when the BatchNorm is) prepared at
+    /// plan time for the path that runs them; then they are read instead
+    /// of the weights.
+    pub prepared: Prepared,
 }
 
 impl Kernel for FusedLayer {
@@ -108,16 +106,8 @@ impl Kernel for FusedLayer {
     fn forward(&self, inputs: &[In<'_>], outputs: &mut [Out<'_>]) -> Result<(), String> {
         let x = inputs[0];
         let residual = self.residual.then(|| inputs[inputs.len() - 1].data);
-        let mut transformed = None;
         let (w, bias, scale_shift) = match &self.bn {
-            BnPart::Folded {
-                weight,
-                bias,
-                winograd,
-            } => {
-                transformed = winograd.as_deref();
-                (&weight[..], Some(&bias[..]), None)
-            }
+            BnPart::Folded { weight, bias } => (&weight[..], Some(&bias[..]), None),
             BnPart::None => {
                 let bias = (!self.layer.no_bias()).then(|| inputs[2].data);
                 (inputs[1].data, bias, None)
@@ -147,12 +137,12 @@ impl Kernel for FusedLayer {
         };
         let out = &mut outputs[0];
         match &self.layer {
-            Layer::Conv(conv) => conv_forward_transformed(
+            Layer::Conv(conv) => conv_forward_prepared(
                 conv,
                 x.shape,
                 x.data,
                 w,
-                transformed,
+                &self.prepared,
                 &epi,
                 out.shape,
                 out.data,

@@ -12,6 +12,7 @@ macro_rules! entries {
     };
 }
 
+pub(crate) mod blocked;
 pub(crate) mod epilogue;
 pub(crate) mod few_channels;
 pub(crate) mod pointwise;
