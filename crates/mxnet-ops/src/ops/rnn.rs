@@ -29,7 +29,9 @@
 //!
 //! Each (layer, direction) projects the whole sequence with one GEMM
 //! (T·N × G·H); each step then multiplies the hidden state by W_hᵀ. The two
-//! directions of a layer run in parallel.
+//! directions of a layer run in parallel; a single direction with small
+//! batches splits each step's hidden units among the pool's threads, one
+//! synchronisation per step ([`Direction::run_split`]).
 
 use crate::attrs::Attrs;
 use crate::error::AttrError;
@@ -339,6 +341,7 @@ impl Kernel for Rnn {
                     n,
                     lens: lens.as_deref(),
                     reverse: k == 1,
+                    split: d == 1,
                 };
                 run.run(input, state(k), cell(k), y, hy, cy);
             };
@@ -385,6 +388,10 @@ struct Direction<'a> {
     n: usize,
     lens: Option<&'a [usize]>,
     reverse: bool,
+    /// Whether the steps may split the hidden units among the pool's
+    /// threads ([`Direction::run_split`]): false when the directions of a
+    /// layer already run side by side.
+    split: bool,
 }
 
 /// Batch sizes up to this use the packed matrix-vector kernel for the
@@ -446,6 +453,12 @@ impl Direction<'_> {
             &[][..]
         };
         let (lo, hi) = rnn.clip.unwrap_or((f32::NEG_INFINITY, f32::INFINITY));
+        let parts = rayon::current_num_threads().min(h);
+        if self.split && parts > 1 && rnn.proj.is_none() && n <= PACKED_MAX_BATCH {
+            let states = (h0, c0, hy, cy);
+            self.run_split(&gx, wh, bhn, (lo, hi), states, y, parts);
+            return;
+        }
         let packed = (n <= PACKED_MAX_BATCH).then(|| Packed::new(wh, gh, r));
         let packed_r = rnn
             .proj
@@ -465,7 +478,7 @@ impl Direction<'_> {
         for step in 0..t {
             let ti = if self.reverse { t - 1 - step } else { step };
             match &packed {
-                Some(pk) => pk.gemv(&hs, n, &mut hg, simd),
+                Some(pk) => pk.gemv(&hs, n, &mut hg, simd, true),
                 None => {
                     // Many rows and few columns: several times faster in
                     // the GEMM than h·W_hᵀ.
@@ -502,6 +515,8 @@ impl Direction<'_> {
                     h,
                     xg: &gxt[b * gh..(b + 1) * gh],
                     hg: &hg[b * gh..(b + 1) * gh],
+                    xs: h,
+                    hs: h,
                     bhn,
                     hprev: &hs_now[b * r..(b + 1) * r],
                     lo,
@@ -521,7 +536,7 @@ impl Direction<'_> {
             }
             let result = match &packed_r {
                 Some(pk) => {
-                    pk.gemv(&full, n, &mut new_h, simd);
+                    pk.gemv(&full, n, &mut new_h, simd, true);
                     &new_h
                 }
                 None => &full,
@@ -544,13 +559,165 @@ impl Direction<'_> {
     }
 }
 
+/// A step's share of the hidden units for one worker ([`Direction::run_split`]).
+struct Share {
+    u0: usize,
+    u1: usize,
+    /// Rows `g·H + u0..g·H + u1` of W_h for every gate g, packed.
+    weights: Packed,
+    /// Their product with the hidden state (N × G·(u1 − u0)), written
+    /// and read by the share's task of each step.
+    hg: SendPtr,
+}
+
+impl Direction<'_> {
+    /// [`Direction::run`]'s steps (no projection, at most
+    /// [`PACKED_MAX_BATCH`] rows) with the hidden units split into `parts`
+    /// shares: a share's task multiplies the hidden state by its rows of
+    /// W_h and updates its units' cell, so a step needs one
+    /// synchronisation, not one per product and update. The tasks are
+    /// numbered step by step; each worker of the pool takes the next
+    /// number, waits (spinning) until every task of the step before is
+    /// done, runs it, and counts it done. A task is only waited for once
+    /// a running worker has taken it, so the steps finish however many
+    /// workers join, one included. `gx` holds the input projections (T·N
+    /// × G·H, biases added), `bhn` gru's b_hn; `states` are h0, c0, and the
+    /// final hidden and cell states to write.
+    #[allow(clippy::too_many_arguments, clippy::type_complexity)]
+    fn run_split(
+        &self,
+        gx: &[f32],
+        wh: &[f32],
+        bhn: &[f32],
+        (lo, hi): (f32, f32),
+        (h0, c0, hy, cy): (&[f32], Option<&[f32]>, &mut [f32], &mut [f32]),
+        y: &mut [f32],
+        parts: usize,
+    ) {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let rnn = self.rnn;
+        let (t, n, h, mode) = (self.t, self.n, rnn.h, rnn.mode);
+        let (g, gh) = (mode.gates(), mode.gates() * h);
+        let simd = has_avx2();
+        assert!(
+            gx.len() >= t * n * gh
+                && wh.len() >= gh * h
+                && h0.len() >= n * h
+                && y.len() >= t * n * h,
+            "run_split: buffers smaller than their shapes"
+        );
+        let mut hgs: Vec<Vec<f32>> = Vec::with_capacity(parts);
+        let mut shares: Vec<Share> = Vec::with_capacity(parts);
+        for p in 0..parts {
+            let (u0, u1) = (h * p / parts, h * (p + 1) / parts);
+            let mut rows = Vec::with_capacity(g * (u1 - u0) * h);
+            for gi in 0..g {
+                rows.extend_from_slice(&wh[(gi * h + u0) * h..(gi * h + u1) * h]);
+            }
+            hgs.push(vec![0f32; n * g * (u1 - u0)]);
+            shares.push(Share {
+                u0,
+                u1,
+                weights: Packed::new(&rows, g * (u1 - u0), h),
+                hg: SendPtr(hgs[p].as_mut_ptr()),
+            });
+        }
+        // The hidden state, twice: step s reads buffer s % 2 and writes the
+        // other.
+        let mut hbuf = [h0[..n * h].to_vec(), h0[..n * h].to_vec()];
+        let mut cs = c0.map_or_else(|| vec![0f32; n * h], |c| c[..n * h].to_vec());
+        let hp = [SendPtr(hbuf[0].as_mut_ptr()), SendPtr(hbuf[1].as_mut_ptr())];
+        let (cp, yp) = (SendPtr(cs.as_mut_ptr()), SendPtr(y.as_mut_ptr()));
+        let task = |step: usize, share: &Share| {
+            let ti = if self.reverse { t - 1 - step } else { step };
+            let (u0, u1) = (share.u0, share.u1);
+            let u = u1 - u0;
+            // SAFETY: every task of the step before is done (the caller
+            // waited), so nothing writes buffer step % 2 until this step's
+            // tasks are all done; this task alone uses its share's `hg`,
+            // the units u0..u1 of the other buffer, of `cs` and of `y`'s
+            // step ti (the shares are disjoint).
+            let (hprev, hg) = unsafe {
+                (
+                    std::slice::from_raw_parts(hp[step % 2].get(), n * h),
+                    std::slice::from_raw_parts_mut(share.hg.get(), n * g * u),
+                )
+            };
+            share.weights.gemv(hprev, n, hg, simd, false);
+            let gxt = &gx[ti * n * gh..(ti + 1) * n * gh];
+            for b in 0..n {
+                // SAFETY: as above, units u0..u1 of row b.
+                let (hnext, yb) = unsafe {
+                    (
+                        std::slice::from_raw_parts_mut(hp[(step + 1) % 2].get().add(b * h + u0), u),
+                        std::slice::from_raw_parts_mut(yp.get().add((ti * n + b) * h + u0), u),
+                    )
+                };
+                let was = &hprev[b * h + u0..b * h + u1];
+                if self.lens.is_some_and(|l| ti >= l[b]) {
+                    hnext.copy_from_slice(was);
+                    yb.fill(0.0);
+                    continue;
+                }
+                // SAFETY: as above.
+                let c = unsafe { std::slice::from_raw_parts_mut(cp.get().add(b * h + u0), u) };
+                let cell = Cell {
+                    mode,
+                    h: u,
+                    xg: &gxt[b * gh + u0..(b + 1) * gh],
+                    hg: &hg[b * g * u..(b + 1) * g * u],
+                    xs: h,
+                    hs: u,
+                    bhn: if mode == Mode::Gru { &bhn[u0..u1] } else { &[] },
+                    hprev: was,
+                    lo,
+                    hi,
+                };
+                cell.apply(simd, c, hnext);
+                yb.copy_from_slice(hnext);
+            }
+        };
+        let (next, done) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        let total = t * parts;
+        let work = || {
+            loop {
+                let k = next.fetch_add(1, Ordering::Relaxed);
+                if k >= total {
+                    break;
+                }
+                let (step, p) = (k / parts, k % parts);
+                let mut spins = 0u32;
+                while done.load(Ordering::Acquire) < step * parts {
+                    spins += 1;
+                    if spins < 1 << 14 {
+                        std::hint::spin_loop();
+                    } else {
+                        std::thread::yield_now();
+                    }
+                }
+                task(step, &shares[p]);
+                done.fetch_add(1, Ordering::Release);
+            }
+        };
+        (0..parts).into_par_iter().for_each(|_| work());
+        hy[..n * h].copy_from_slice(&hbuf[t % 2]);
+        if c0.is_some() {
+            cy[..n * h].copy_from_slice(&cs);
+        }
+    }
+}
+
 /// One batch row's cell update: pre-activations from the input projection
 /// `xg` (biases included) and the recurrent product `hg`.
 struct Cell<'a> {
     mode: Mode,
+    /// Hidden units updated (all H, or one worker's share).
     h: usize,
     xg: &'a [f32],
     hg: &'a [f32],
+    /// Distance between the gates in `xg` and in `hg` (H when whole).
+    xs: usize,
+    hs: usize,
     /// gru: b_hn, added to the recurrent part of the n gate.
     bhn: &'a [f32],
     /// gru: the previous hidden state.
@@ -595,11 +762,13 @@ impl Cell<'_> {
     #[inline(always)]
     fn apply_generic(&self, c: &mut [f32], out: &mut [f32]) {
         let (h, lo, hi) = (self.h, self.lo, self.hi);
-        let (xg, hg) = (self.xg, self.hg);
+        let (xg, hg, xs, hs) = (self.xg, self.hg, self.xs, self.hs);
+        let x = |g: usize| &xg[g * xs..g * xs + h];
+        let y = |g: usize| &hg[g * hs..g * hs + h];
         match self.mode {
             Mode::Lstm => {
-                let (xi, xf, xc, xo) = (&xg[..h], &xg[h..2 * h], &xg[2 * h..3 * h], &xg[3 * h..]);
-                let (hi_, hf, hc, ho) = (&hg[..h], &hg[h..2 * h], &hg[2 * h..3 * h], &hg[3 * h..]);
+                let (xi, xf, xc, xo) = (x(0), x(1), x(2), x(3));
+                let (hi_, hf, hc, ho) = (y(0), y(1), y(2), y(3));
                 let (c, out) = (&mut c[..h], &mut out[..h]);
                 for k in 0..h {
                     let ig = sigmoid(xi[k] + hi_[k]);
@@ -620,8 +789,8 @@ impl Cell<'_> {
                 }
             }
             Mode::Gru => {
-                let (xr, xz, xn) = (&xg[..h], &xg[h..2 * h], &xg[2 * h..3 * h]);
-                let (hr, hz, hn) = (&hg[..h], &hg[h..2 * h], &hg[2 * h..3 * h]);
+                let (xr, xz, xn) = (x(0), x(1), x(2));
+                let (hr, hz, hn) = (y(0), y(1), y(2));
                 let (bhn, hp, out) = (&self.bhn[..h], &self.hprev[..h], &mut out[..h]);
                 for k in 0..h {
                     let rg = sigmoid(xr[k] + hr[k]);
@@ -730,12 +899,13 @@ impl Packed {
         Packed { m, k, data }
     }
 
-    /// `out[b·m + i] = Σ_p W[i, p]·x[b·k + p]` for the `n` vectors of `x`.
+    /// `out[b·m + i] = Σ_p W[i, p]·x[b·k + p]` for the `n` vectors of `x`,
+    /// panels in parallel when `parallel` and the product is large.
     ///
     /// With AVX-512, four vectors share each pass over a panel (the
     /// weights are read once per four); every sum is the same sequence of
     /// fused multiply-adds whichever way it is computed.
-    fn gemv(&self, x: &[f32], n: usize, out: &mut [f32], simd: bool) {
+    fn gemv(&self, x: &[f32], n: usize, out: &mut [f32], simd: bool, parallel: bool) {
         let (m, k) = (self.m, self.k);
         let panels = m.div_ceil(PANEL);
         let wide = simd && Simd::detect() == Simd::Avx512;
@@ -777,7 +947,7 @@ impl Packed {
                 }
             }
         };
-        if n * m * k >= 1 << 16 {
+        if parallel && n * m * k >= 1 << 16 {
             (0..panels).into_par_iter().for_each(panel);
         } else {
             (0..panels).for_each(panel);
@@ -924,6 +1094,55 @@ mod tests {
             .collect()
     }
 
+    /// The steps split among workers ([`Direction::run_split`], taken with
+    /// more than one thread) give exactly the outputs of one worker: the
+    /// same sums in the same order, for lstm (with a clip and sequence
+    /// lengths) and gru, two layers, 1 to 9 batch rows, and more workers
+    /// than some layers have units to share.
+    #[test]
+    fn steps_split_among_workers_match_one_worker() {
+        let pool = |k: usize| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(k)
+                .build()
+                .unwrap()
+        };
+        let (one, three) = (pool(1), pool(3));
+        for (mode, h, n, use_len, clip) in [
+            (Mode::Lstm, 20, 1, false, None),
+            (Mode::Lstm, 33, 9, true, Some((-0.4, 0.5))),
+            (Mode::Gru, 2, 4, false, None),
+            (Mode::Gru, 17, 5, true, None),
+        ] {
+            let (t, i, layers) = (6, 5, 2);
+            let rnn = Rnn {
+                mode,
+                h,
+                layers,
+                dirs: 1,
+                state_outputs: true,
+                proj: None,
+                use_len,
+                clip,
+            };
+            let (_, plen) = rnn.layout(i);
+            let mut inputs = vec![
+                (vec![t, n, i], values(t * n * i, 2.0)),
+                (vec![plen], values(plen, 1.0)),
+                (vec![layers, n, h], values(layers * n * h, 3.0)),
+            ];
+            if mode == Mode::Lstm {
+                inputs.push((vec![layers, n, h], values(layers * n * h, 4.0)));
+            }
+            if use_len {
+                inputs.push((vec![n], (0..n).map(|b| (b % t + 1) as f32).collect()));
+            }
+            let want = one.install(|| run(&rnn, &inputs));
+            let got = three.install(|| run(&rnn, &inputs));
+            assert_eq!(got, want, "{mode:?} h {h} n {n}");
+        }
+    }
+
     #[test]
     fn projection_by_the_identity_is_a_plain_lstm() {
         let (t, n, i, h) = (4, 2, 2, 3);
@@ -1028,7 +1247,7 @@ mod tests {
             let packed = Packed::new(&w, m, k);
             for simd in [false, has_avx2()] {
                 let mut out = vec![0f32; n * m];
-                packed.gemv(&x, n, &mut out, simd);
+                packed.gemv(&x, n, &mut out, simd, true);
                 for b in 0..n {
                     for i in 0..m {
                         let want: f32 = (0..k).map(|p| w[i * k + p] * x[b * k + p]).sum();
@@ -1040,7 +1259,7 @@ mod tests {
                 if simd {
                     for b in 0..n {
                         let mut one = vec![0f32; m];
-                        packed.gemv(&x[b * k..(b + 1) * k], 1, &mut one, simd);
+                        packed.gemv(&x[b * k..(b + 1) * k], 1, &mut one, simd, false);
                         assert_eq!(one, out[b * m..(b + 1) * m], "{m}x{k}, row {b} of {n}");
                     }
                 }
