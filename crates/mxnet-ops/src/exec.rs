@@ -189,6 +189,7 @@ pub struct Plan {
     shapes: HashMap<(usize, usize), Vec<usize>>,
     fused_nodes: usize,
     folded_nodes: usize,
+    prepared_nodes: usize,
 }
 
 /// Choices for [`Program::bind_with`].
@@ -201,8 +202,9 @@ pub struct BindOptions {
     /// Fuse Convolution/FullyConnected → BatchNorm → elemwise_add →
     /// relu/clip chains and BatchNorm → relu/clip into single steps (see
     /// [`Plan::fused_nodes`]), and compute ops that read only weights and
-    /// constants once, when the plan is made (see [`Plan::folded_nodes`]).
-    /// Default true.
+    /// constants once, when the plan is made (see [`Plan::folded_nodes`]),
+    /// and let kernels specialise themselves for their constant inputs (see
+    /// [`Plan::prepared_nodes`]). Default true.
     pub fuse: bool,
     /// In fused chains, fold a BatchNorm into the layer's weights and bias
     /// (a copy made once, when the plan is made) when they and its
@@ -237,6 +239,14 @@ impl Plan {
     /// `_rnn_param_concat` and the reshapes before it.
     pub fn folded_nodes(&self) -> usize {
         self.folded_nodes
+    }
+
+    /// Number of graph nodes outside fused chains whose kernel was
+    /// specialised for its constant inputs when the plan was made
+    /// ([`crate::kernel::Kernel::prepare`]; 0 without fusion): e.g. an RNN
+    /// whose recurrent weights were packed once.
+    pub fn prepared_nodes(&self) -> usize {
+        self.prepared_nodes
     }
 
     /// The shape of every computed entry, keyed by (node index, output index):
@@ -850,6 +860,7 @@ fn bind(
     // become constants of the plan.
     let mut folded: HashMap<(usize, usize), usize> = HashMap::new();
     let mut folded_nodes = 0;
+    let mut prepared_nodes = 0;
     for &i in &order {
         let Some(kernel) = prog.kernels[i].as_ref() else {
             continue;
@@ -899,8 +910,45 @@ fn bind(
                     .iter()
                     .enumerate()
                     .map(|(pos, e)| (!unused.contains(&pos)).then_some(*e))
-                    .collect();
-                specs.push((i, ins, None, registry::canonical(&nodes[i].op).to_owned()));
+                    .collect::<Vec<_>>();
+                // A kernel with constant inputs may specialise itself for
+                // them once, here (an RNN packs its recurrent weights).
+                let prepared = if options.fuse {
+                    let shapes: Vec<&[usize]> = ins
+                        .iter()
+                        .map(|e| {
+                            e.and_then(|e| known[e.node as usize][e.index as usize].full())
+                                .unwrap_or(&[])
+                        })
+                        .collect();
+                    let constants: Vec<Option<&[f32]>> = ins
+                        .iter()
+                        .map(|e| {
+                            let e = (*e)?;
+                            (dtypes[e.node as usize][e.index as usize] == DType::F32)
+                                .then_some(())?;
+                            match var_slot.get(&(e.node as usize)) {
+                                Some(Slot::Weight(w)) => {
+                                    weights.get(&weight_names[*w]).map(|w| &w.data[..])
+                                }
+                                Some(Slot::Const(c)) => Some(&consts[*c].data[..]),
+                                _ => folded
+                                    .get(&(e.node as usize, e.index as usize))
+                                    .map(|&c| &consts[c].data[..]),
+                            }
+                        })
+                        .collect();
+                    kernel.prepare(&shapes, &constants)
+                } else {
+                    None
+                };
+                prepared_nodes += usize::from(prepared.is_some());
+                specs.push((
+                    i,
+                    ins,
+                    prepared,
+                    registry::canonical(&nodes[i].op).to_owned(),
+                ));
             }
         }
     }
@@ -1052,6 +1100,7 @@ fn bind(
         notes,
         fused_nodes,
         folded_nodes,
+        prepared_nodes,
     })
 }
 

@@ -66,6 +66,20 @@ pub trait Kernel: Send + Sync + fmt::Debug {
 
     /// Computes the outputs.
     fn forward(&self, inputs: &[In<'_>], outputs: &mut [Out<'_>]) -> Result<(), String>;
+
+    /// This node's kernel specialised once, when a plan is made, for the
+    /// inputs that are constants of the plan (`constants[i]` holds input
+    /// `i`'s values when it is one; `shapes` are every input's shape), e.g.
+    /// with weights repacked for its loops. It must compute the same
+    /// outputs as this kernel, reading its inputs as they are passed (the
+    /// constant ones included). `None`, the default, keeps this kernel.
+    fn prepare(
+        &self,
+        _shapes: &[&[usize]],
+        _constants: &[Option<&[f32]>],
+    ) -> Option<Box<dyn Kernel>> {
+        None
+    }
 }
 
 /// Checks an input count, for `infer_shapes` implementations.

@@ -186,9 +186,10 @@ fn every_model_matches_mxnet(options: BindOptions) {
 
 /// Plans compute an RNN's weight-only ops (the reshapes and
 /// `_rnn_param_concat` Gluon exports) once, when they are made; none
-/// without fusion. (`fused_plans_match_unfused_plans` checks the values.)
+/// without fusion; the RNN then packs its recurrent weights once too.
+/// (`fused_plans_match_unfused_plans` checks the values.)
 #[test]
-fn weight_only_ops_are_folded_into_constants() {
+fn weight_only_ops_are_folded_into_constants_and_rnns_prepared() {
     for (name, at_least) in [("gluon_lstm", 5), ("gluon_gru", 5)] {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/models");
         let sym = Symbol::open(dir.join(format!("{name}-symbol.json"))).unwrap();
@@ -213,6 +214,10 @@ fn weight_only_ops_are_folded_into_constants() {
             if !folds {
                 assert_eq!(n, 0, "{name}");
             }
+            // The RNN, whose parameters are then constants, packs its
+            // recurrent weights once.
+            let prepared = plan.prepared_nodes();
+            assert_eq!(prepared, usize::from(folds), "{name}: {prepared} prepared");
         }
     }
 }

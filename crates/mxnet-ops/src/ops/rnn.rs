@@ -71,7 +71,7 @@ impl Mode {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Rnn {
     mode: Mode,
     /// State size H.
@@ -288,6 +288,109 @@ impl Kernel for Rnn {
     }
 
     fn forward(&self, inputs: &[In<'_>], outputs: &mut [Out<'_>]) -> Result<(), String> {
+        self.forward_with(inputs, outputs, &[])
+    }
+
+    fn prepare(
+        &self,
+        shapes: &[&[usize]],
+        constants: &[Option<&[f32]>],
+    ) -> Option<Box<dyn Kernel>> {
+        let params = (*constants.get(1)?)?;
+        let &[_, n, i] = *shapes.first()? else {
+            return None;
+        };
+        let (pieces, len) = self.layout(i);
+        if params.len() != len || n > PACKED_MAX_BATCH {
+            return None;
+        }
+        let (h, r, gh) = (self.h, self.r(), self.mode.gates() * self.h);
+        let parts = rayon::current_num_threads().min(h);
+        let split = self.dirs == 1 && parts > 1 && self.proj.is_none();
+        let packs = pieces
+            .iter()
+            .map(|p| {
+                let wh = &params[p.wh..p.wh + gh * r];
+                if split {
+                    Packs::Shares(share_weights(wh, self.mode, h, parts))
+                } else {
+                    Packs::Whole(Packed::new(wh, gh, r))
+                }
+            })
+            .collect();
+        Some(Box::new(PreparedRnn {
+            rnn: self.clone(),
+            packs,
+        }))
+    }
+}
+
+/// The recurrent weights of every (layer, direction) of an [`Rnn`] packed
+/// once, at plan time, for the batch size and threads the plan was bound
+/// with.
+enum Packs {
+    /// W_h whole ([`Direction::run`]'s steps).
+    Whole(Packed),
+    /// W_h in shares of the hidden units ([`Direction::run_split`]).
+    Shares(Vec<Packed>),
+}
+
+/// An [`Rnn`] whose parameters are constants of the plan, with its
+/// recurrent weights packed ([`Kernel::prepare`]).
+struct PreparedRnn {
+    rnn: Rnn,
+    /// Per (layer, direction), in parameter order.
+    packs: Vec<Packs>,
+}
+
+impl std::fmt::Debug for PreparedRnn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreparedRnn")
+            .field("rnn", &self.rnn)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Kernel for PreparedRnn {
+    fn num_outputs(&self) -> usize {
+        self.rnn.num_outputs()
+    }
+
+    fn infer_shapes(&self, inputs: &[&[usize]]) -> Result<Vec<Vec<usize>>, String> {
+        self.rnn.infer_shapes(inputs)
+    }
+
+    fn forward(&self, inputs: &[In<'_>], outputs: &mut [Out<'_>]) -> Result<(), String> {
+        self.rnn.forward_with(inputs, outputs, &self.packs)
+    }
+}
+
+/// Rows `g·H + u0..g·H + u1` of the recurrent weights `wh` (G·H × H) for
+/// every gate g, packed, for each of `parts` shares of the H units
+/// (`u0 = H·p / parts`).
+fn share_weights(wh: &[f32], mode: Mode, h: usize, parts: usize) -> Vec<Packed> {
+    let g = mode.gates();
+    (0..parts)
+        .map(|p| {
+            let (u0, u1) = (h * p / parts, h * (p + 1) / parts);
+            let mut rows = Vec::with_capacity(g * (u1 - u0) * h);
+            for gi in 0..g {
+                rows.extend_from_slice(&wh[(gi * h + u0) * h..(gi * h + u1) * h]);
+            }
+            Packed::new(&rows, g * (u1 - u0), h)
+        })
+        .collect()
+}
+
+impl Rnn {
+    /// [`Kernel::forward`], with the recurrent weights of every (layer,
+    /// direction) packed already when `packs` has them (else packed here).
+    fn forward_with(
+        &self,
+        inputs: &[In<'_>],
+        outputs: &mut [Out<'_>],
+        packs: &[Packs],
+    ) -> Result<(), String> {
         let x = inputs[0];
         let (t, n, i) = (x.shape[0], x.shape[1], x.shape[2]);
         let params = inputs[1].data;
@@ -342,6 +445,7 @@ impl Kernel for Rnn {
                     lens: lens.as_deref(),
                     reverse: k == 1,
                     split: d == 1,
+                    packs: packs.get(ld + k),
                 };
                 run.run(input, state(k), cell(k), y, hy, cy);
             };
@@ -392,6 +496,8 @@ struct Direction<'a> {
     /// threads ([`Direction::run_split`]): false when the directions of a
     /// layer already run side by side.
     split: bool,
+    /// The recurrent weights packed at plan time, if they were.
+    packs: Option<&'a Packs>,
 }
 
 /// Batch sizes up to this use the packed matrix-vector kernel for the
@@ -459,7 +565,14 @@ impl Direction<'_> {
             self.run_split(&gx, wh, bhn, (lo, hi), states, y, parts);
             return;
         }
-        let packed = (n <= PACKED_MAX_BATCH).then(|| Packed::new(wh, gh, r));
+        let owned;
+        let packed = match self.packs {
+            Some(Packs::Whole(p)) if p.m == gh && p.k == r => Some(p),
+            _ => {
+                owned = (n <= PACKED_MAX_BATCH).then(|| Packed::new(wh, gh, r));
+                owned.as_ref()
+            }
+        };
         let packed_r = rnn
             .proj
             .map(|_| Packed::new(&self.params[p.wr..p.wr + r * h], r, h));
@@ -560,11 +673,11 @@ impl Direction<'_> {
 }
 
 /// A step's share of the hidden units for one worker ([`Direction::run_split`]).
-struct Share {
+struct Share<'a> {
     u0: usize,
     u1: usize,
     /// Rows `g·H + u0..g·H + u1` of W_h for every gate g, packed.
-    weights: Packed,
+    weights: &'a Packed,
     /// Their product with the hidden state (N × G·(u1 − u0)), written
     /// and read by the share's task of each step.
     hg: SendPtr,
@@ -606,19 +719,23 @@ impl Direction<'_> {
                 && y.len() >= t * n * h,
             "run_split: buffers smaller than their shapes"
         );
-        let mut hgs: Vec<Vec<f32>> = Vec::with_capacity(parts);
-        let mut shares: Vec<Share> = Vec::with_capacity(parts);
-        for p in 0..parts {
-            let (u0, u1) = (h * p / parts, h * (p + 1) / parts);
-            let mut rows = Vec::with_capacity(g * (u1 - u0) * h);
-            for gi in 0..g {
-                rows.extend_from_slice(&wh[(gi * h + u0) * h..(gi * h + u1) * h]);
+        let owned;
+        let weights: &[Packed] = match self.packs {
+            Some(Packs::Shares(w)) if w.len() == parts => w,
+            _ => {
+                owned = share_weights(wh, mode, h, parts);
+                &owned
             }
+        };
+        let mut hgs: Vec<Vec<f32>> = Vec::with_capacity(parts);
+        let mut shares: Vec<Share<'_>> = Vec::with_capacity(parts);
+        for (p, weights) in weights.iter().enumerate() {
+            let (u0, u1) = (h * p / parts, h * (p + 1) / parts);
             hgs.push(vec![0f32; n * g * (u1 - u0)]);
             shares.push(Share {
                 u0,
                 u1,
-                weights: Packed::new(&rows, g * (u1 - u0), h),
+                weights,
                 hg: SendPtr(hgs[p].as_mut_ptr()),
             });
         }
@@ -628,7 +745,7 @@ impl Direction<'_> {
         let mut cs = c0.map_or_else(|| vec![0f32; n * h], |c| c[..n * h].to_vec());
         let hp = [SendPtr(hbuf[0].as_mut_ptr()), SendPtr(hbuf[1].as_mut_ptr())];
         let (cp, yp) = (SendPtr(cs.as_mut_ptr()), SendPtr(y.as_mut_ptr()));
-        let task = |step: usize, share: &Share| {
+        let task = |step: usize, share: &Share<'_>| {
             let ti = if self.reverse { t - 1 - step } else { step };
             let (u0, u1) = (share.u0, share.u1);
             let u = u1 - u0;
