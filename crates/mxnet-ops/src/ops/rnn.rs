@@ -1075,22 +1075,35 @@ impl Packed {
 /// Vectors per pass of [`panel_fma4`].
 const NB4: usize = 4;
 
-/// One panel times four vectors (16 accumulator registers with AVX-512).
+/// One panel times four vectors (16 accumulator registers with AVX-512):
+/// each column of the panel is loaded once, as four vectors, for the four
+/// broadcast inputs.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,fma")]
 unsafe fn panel_fma4(panel: &[f32], xs: [&[f32]; NB4]) -> [[f32; PANEL]; NB4] {
-    let mut acc = [[0f32; PANEL]; NB4];
+    use std::arch::x86_64::*;
     let k = panel.len() / PANEL;
     let xs = xs.map(|x| &x[..k]);
+    let mut acc = [[_mm512_setzero_ps(); PANEL / 16]; NB4];
     for (p, col) in panel.chunks_exact(PANEL).enumerate() {
+        // SAFETY: `col` holds PANEL = 64 floats, four vectors.
+        let w: [__m512; PANEL / 16] =
+            std::array::from_fn(|j| unsafe { _mm512_loadu_ps(col.as_ptr().add(16 * j)) });
         for (a, x) in acc.iter_mut().zip(&xs) {
-            let xv = x[p];
-            for j in 0..PANEL {
-                a[j] = col[j].mul_add(xv, a[j]);
+            let xv = _mm512_set1_ps(x[p]);
+            for (a, &w) in a.iter_mut().zip(&w) {
+                *a = _mm512_fmadd_ps(w, xv, *a);
             }
         }
     }
-    acc
+    let mut out = [[0f32; PANEL]; NB4];
+    for (o, a) in out.iter_mut().zip(&acc) {
+        for (j, &v) in a.iter().enumerate() {
+            // SAFETY: 16 floats at 16·j inside the PANEL = 64 of `o`.
+            unsafe { _mm512_storeu_ps(o.as_mut_ptr().add(16 * j), v) };
+        }
+    }
+    out
 }
 
 #[cfg(target_arch = "x86_64")]
