@@ -500,6 +500,10 @@ struct Direction<'a> {
     packs: Option<&'a Packs>,
 }
 
+/// Spins a worker of [`Direction::run_split`] waits for another's share of
+/// a step before running it itself.
+const STEAL_SPINS: u32 = 2000;
+
 /// Batch sizes up to this use the packed matrix-vector kernel for the
 /// recurrent product; larger ones the GEMM.
 const PACKED_MAX_BATCH: usize = 16;
@@ -688,12 +692,12 @@ impl Direction<'_> {
     /// [`PACKED_MAX_BATCH`] rows) with the hidden units split into `parts`
     /// shares: a share's task multiplies the hidden state by its rows of
     /// W_h and updates its units' cell, so a step needs one
-    /// synchronisation, not one per product and update. The tasks are
-    /// numbered step by step; each worker of the pool takes the next
-    /// number, waits (spinning) until every task of the step before is
-    /// done, runs it, and counts it done. A task is only waited for once
-    /// a running worker has taken it, so the steps finish however many
-    /// workers join, one included. `gx` holds the input projections (T·N
+    /// synchronisation, not one per product and update. Worker `p` runs
+    /// share `p` of every step, so its weights stay in its core's cache,
+    /// then spins until the step's other shares are done; a share nobody
+    /// has taken it runs itself (at once while some worker has not
+    /// started, else after [`STEAL_SPINS`] spins), so the steps finish
+    /// however many workers join, one included. `gx` holds the input projections (T·N
     /// × G·H, biases added), `bhn` gru's b_hn; `states` are h0, c0, and the
     /// final hidden and cell states to write.
     #[allow(clippy::too_many_arguments, clippy::type_complexity)]
@@ -794,29 +798,48 @@ impl Direction<'_> {
                 yb.copy_from_slice(hnext);
             }
         };
-        let (next, done) = (AtomicUsize::new(0), AtomicUsize::new(0));
-        let total = t * parts;
-        let work = || {
-            loop {
-                let k = next.fetch_add(1, Ordering::Relaxed);
-                if k >= total {
-                    break;
+        // claimed[p]: the first step whose share p nobody has taken yet.
+        let claimed: Vec<AtomicUsize> = (0..parts).map(|_| AtomicUsize::new(0)).collect();
+        let (done, started) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        let claim = |p: usize, step: usize| {
+            claimed[p]
+                .compare_exchange(step, step + 1, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        };
+        let run = |p: usize, step: usize| {
+            task(step, &shares[p]);
+            done.fetch_add(1, Ordering::Release);
+        };
+        // Worker `home` runs share `home` of every step (its weights stay
+        // in its core's cache), then waits for the step's other shares;
+        // a share nobody has taken (its worker has not started, or stalls
+        // for thousands of spins) it runs itself, so the steps finish
+        // whatever the workers do.
+        let work = |home: usize| {
+            started.fetch_add(1, Ordering::Relaxed);
+            for step in 0..t {
+                if claim(home, step) {
+                    run(home, step);
                 }
-                let (step, p) = (k / parts, k % parts);
                 let mut spins = 0u32;
-                while done.load(Ordering::Acquire) < step * parts {
+                while done.load(Ordering::Acquire) < (step + 1) * parts {
                     spins += 1;
+                    if spins > STEAL_SPINS || started.load(Ordering::Relaxed) < parts {
+                        for p in 0..parts {
+                            if claim(p, step) {
+                                run(p, step);
+                            }
+                        }
+                    }
                     if spins < 1 << 14 {
                         std::hint::spin_loop();
                     } else {
                         std::thread::yield_now();
                     }
                 }
-                task(step, &shares[p]);
-                done.fetch_add(1, Ordering::Release);
             }
         };
-        (0..parts).into_par_iter().for_each(|_| work());
+        (0..parts).into_par_iter().for_each(work);
         hy[..n * h].copy_from_slice(&hbuf[t % 2]);
         if c0.is_some() {
             cy[..n * h].copy_from_slice(&cs);
@@ -1048,6 +1071,27 @@ impl Packed {
             acc
         };
         assert!(out.len() >= n * m, "gemv: output smaller than {n}x{m}");
+        #[cfg(target_arch = "x86_64")]
+        if wide && n == 1 {
+            // One vector: two panels per pass, so that eight accumulators
+            // hide the multiply-add latency.
+            let pair = |(q, out): (usize, &mut [f32])| {
+                let p0 = 2 * q * PANEL * k;
+                let p1 = (p0 + 2 * PANEL * k).min(self.data.len());
+                // SAFETY: `wide` is true only when the CPU has AVX-512F and FMA.
+                let acc = unsafe { panels_fma1(&self.data[p0..p1], &x[..k]) };
+                out.copy_from_slice(&acc[..out.len()]);
+            };
+            if parallel && m * k >= 1 << 16 {
+                out[..m]
+                    .par_chunks_mut(2 * PANEL)
+                    .enumerate()
+                    .for_each(pair);
+            } else {
+                out[..m].chunks_mut(2 * PANEL).enumerate().for_each(pair);
+            }
+            return;
+        }
         let op = SendPtr(out.as_mut_ptr());
         // Panel `pi`'s rows of every vector's output.
         let panel = |pi: usize| {
@@ -1074,6 +1118,46 @@ impl Packed {
 
 /// Vectors per pass of [`panel_fma4`].
 const NB4: usize = 4;
+
+/// One or two panels (`panels` holds one or two whole panels) times one
+/// vector: their 128 rows' sums (the second half unused with one panel),
+/// each column of each panel loaded once, eight accumulator registers.
+/// Every sum is the same sequence of fused multiply-adds as in
+/// [`panel_fma4`].
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,fma")]
+unsafe fn panels_fma1(panels: &[f32], x: &[f32]) -> [f32; 2 * PANEL] {
+    use std::arch::x86_64::*;
+    let k = x.len();
+    let two = panels.len() >= 2 * PANEL * k;
+    let (a, b) = panels.split_at(PANEL * k);
+    let b = if two { b } else { a };
+    let mut acc = [_mm512_setzero_ps(); 2 * PANEL / 16];
+    for (p, &xv) in x.iter().enumerate() {
+        let xv = _mm512_set1_ps(xv);
+        let (ca, cb) = (
+            &a[p * PANEL..(p + 1) * PANEL],
+            &b[p * PANEL..(p + 1) * PANEL],
+        );
+        for j in 0..PANEL / 16 {
+            // SAFETY: `ca` and `cb` hold PANEL = 64 floats, four vectors.
+            let (wa, wb) = unsafe {
+                (
+                    _mm512_loadu_ps(ca.as_ptr().add(16 * j)),
+                    _mm512_loadu_ps(cb.as_ptr().add(16 * j)),
+                )
+            };
+            acc[j] = _mm512_fmadd_ps(wa, xv, acc[j]);
+            acc[PANEL / 16 + j] = _mm512_fmadd_ps(wb, xv, acc[PANEL / 16 + j]);
+        }
+    }
+    let mut out = [0f32; 2 * PANEL];
+    for (j, &v) in acc.iter().enumerate() {
+        // SAFETY: 16 floats at 16·j inside the 2·PANEL = 128 of `out`.
+        unsafe { _mm512_storeu_ps(out.as_mut_ptr().add(16 * j), v) };
+    }
+    out
+}
 
 /// One panel times four vectors (16 accumulator registers with AVX-512):
 /// each column of the panel is loaded once, as four vectors, for the four
@@ -1270,6 +1354,27 @@ mod tests {
             let want = one.install(|| run(&rnn, &inputs));
             let got = three.install(|| run(&rnn, &inputs));
             assert_eq!(got, want, "{mode:?} h {h} n {n}");
+            // With the pool's other workers busy, one worker runs every
+            // share of every step.
+            let lone = three.install(|| {
+                let (tx, rx) = std::sync::mpsc::channel::<()>();
+                let rx = std::sync::Mutex::new(rx);
+                let busy = |_: usize| {
+                    let _ = rx
+                        .lock()
+                        .map(|r| r.recv_timeout(std::time::Duration::from_secs(5)));
+                };
+                rayon::join(
+                    || rayon::join(|| busy(0), || busy(1)),
+                    || {
+                        let out = run(&rnn, &inputs);
+                        drop(tx);
+                        out
+                    },
+                )
+                .1
+            });
+            assert_eq!(lone, want, "{mode:?} h {h} n {n}, one worker");
         }
     }
 
