@@ -101,7 +101,9 @@ fn sgemm_with(
         }
         return;
     }
-    if gemv(m, n, k, a, b, c, ldc, accumulate, parallel) {
+    if gemv(m, n, k, a, b, c, ldc, accumulate, parallel)
+        || few_rows(m, n, k, a, b, c, ldc, accumulate, parallel)
+    {
         return;
     }
     let threads = if parallel {
@@ -249,6 +251,105 @@ fn gemv(
     true
 }
 
+/// Left rows [`few_rows`] takes, and the fewest right-hand values (the
+/// weights of a dense layer: 4 MiB and more, where packing them, as the
+/// `gemm` crate does on every call, costs more than the product).
+const FEW_ROWS: usize = 16;
+const FEW_ROWS_MIN_RHS: usize = 1 << 20;
+
+/// Products of a few left rows with a large right-hand matrix whose columns
+/// are contiguous (a dense layer at a small batch: `x · Wᵀ` with W's rows
+/// contiguous): every column is read once from memory and dotted with all
+/// the rows (eight at a time, in registers, with AVX-512), columns in
+/// parallel. Returns false when the product is not of that form or the CPU
+/// lacks AVX-512.
+#[allow(clippy::too_many_arguments)]
+fn few_rows(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: Mat<'_>,
+    b: Mat<'_>,
+    c: &mut [f32],
+    ldc: usize,
+    accumulate: bool,
+    parallel: bool,
+) -> bool {
+    use rayon::prelude::*;
+    if !(2..=FEW_ROWS).contains(&m)
+        || a.cs != 1
+        || b.rs != 1
+        || n * k < FEW_ROWS_MIN_RHS
+        || crate::ops::util::Simd::detect() != crate::ops::util::Simd::Avx512
+    {
+        return false;
+    }
+    let rows: Vec<&[f32]> = (0..m).map(|i| &a.data[i * a.rs..i * a.rs + k]).collect();
+    let cp = crate::ops::util::SendPtr(c.as_mut_ptr());
+    // Columns j0..j1 of every row of `c`.
+    let block = |(j0, j1): (usize, usize)| {
+        for j in j0..j1 {
+            let col = &b.data[j * b.cs..j * b.cs + k];
+            for (g, group) in rows.chunks(8).enumerate() {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: `Simd::detect` saw AVX-512F and FMA.
+                let sums = unsafe { dots_avx512(group, col) };
+                #[cfg(not(target_arch = "x86_64"))]
+                let sums = [0f32; 8];
+                for (r, &v) in sums[..group.len()].iter().enumerate() {
+                    // SAFETY: row 8g + r < m, column j < n, inside `c`
+                    // (asserted by the caller); each column is one task's.
+                    unsafe {
+                        let o = cp.get().add((8 * g + r) * ldc + j);
+                        *o = if accumulate { *o + v } else { v };
+                    }
+                }
+            }
+        }
+    };
+    let chunk = 16;
+    let blocks = (0..n.div_ceil(chunk)).map(|t| (t * chunk, ((t + 1) * chunk).min(n)));
+    if parallel && rayon::current_num_threads() > 1 {
+        blocks.collect::<Vec<_>>().into_par_iter().for_each(block);
+    } else {
+        blocks.for_each(block);
+    }
+    true
+}
+
+/// The dot products of up to eight rows with `col` (all of its length),
+/// eight accumulator registers, masked tail.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,fma")]
+unsafe fn dots_avx512(rows: &[&[f32]], col: &[f32]) -> [f32; 8] {
+    use std::arch::x86_64::*;
+    let k = col.len();
+    let mut acc = [_mm512_setzero_ps(); 8];
+    let r = rows.len().min(8);
+    let mut p = 0;
+    while p < k {
+        let mask: __mmask16 = if k - p >= 16 {
+            0xffff
+        } else {
+            ((1u32 << (k - p)) - 1) as __mmask16
+        };
+        // SAFETY: the lanes `mask` selects are below k, inside `col` and
+        // every row (each at least k long).
+        unsafe {
+            let w = _mm512_maskz_loadu_ps(mask, col.as_ptr().add(p));
+            for (a, row) in acc[..r].iter_mut().zip(rows) {
+                *a = _mm512_fmadd_ps(w, _mm512_maskz_loadu_ps(mask, row.as_ptr().add(p)), *a);
+            }
+        }
+        p += 16;
+    }
+    let mut out = [0f32; 8];
+    for (o, &a) in out.iter_mut().zip(&acc[..r]) {
+        *o = _mm512_reduce_add_ps(a);
+    }
+    out
+}
+
 /// Dot product of equal-length slices, with AVX2/FMA when the CPU has them.
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     #[cfg(target_arch = "x86_64")]
@@ -320,6 +421,51 @@ mod tests {
             for j in 0..n {
                 let want: f32 = 1.0 + (0..k).map(|p| a[i * k + p] * bt[j * k + p]).sum::<f32>();
                 assert!((c[i * n + j] - want).abs() < 1e-5);
+            }
+        }
+    }
+
+    /// A dense layer's product at small batches ([`few_rows`]: 2 to 16 rows
+    /// against a large transposed matrix) matches a naive product, with
+    /// and without accumulating, for row counts around the groups of
+    /// eight and a length with a masked tail.
+    #[test]
+    fn few_rows_against_large_weights_match_a_naive_product() {
+        let (n, k) = (300, 3501);
+        assert!(n * k >= FEW_ROWS_MIN_RHS);
+        let w: Vec<f32> = (0..n * k).map(|i| (i as f32 * 0.37).sin()).collect(); // n×k
+        for m in [2, 8, 9, 16] {
+            let x: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.11).cos()).collect();
+            if crate::ops::util::Simd::detect() == crate::ops::util::Simd::Avx512 {
+                let mut probe = vec![0f32; m * n];
+                let (a, b) = (Mat::rows(&x, k), Mat::transposed(&w, k));
+                assert!(few_rows(m, n, k, a, b, &mut probe, n, false, true));
+            }
+            for accumulate in [false, true] {
+                let mut c = vec![0.5f32; m * n];
+                sgemm(
+                    m,
+                    n,
+                    k,
+                    Mat::rows(&x, k),
+                    Mat::transposed(&w, k),
+                    &mut c,
+                    n,
+                    accumulate,
+                );
+                for i in 0..m {
+                    for j in 0..n {
+                        let dot: f64 = (0..k)
+                            .map(|p| f64::from(x[i * k + p]) * f64::from(w[j * k + p]))
+                            .sum();
+                        let want = if accumulate { 0.5 + dot } else { dot };
+                        let got = f64::from(c[i * n + j]);
+                        assert!(
+                            (got - want).abs() < 1e-3,
+                            "{m} rows: ({i}, {j}) {got} vs {want}"
+                        );
+                    }
+                }
             }
         }
     }
