@@ -232,7 +232,7 @@ impl Kernel for Pooling {
             };
             par_rows(outputs[0].data, osp.max(1), |plane, out| {
                 let src = &x.data[plane * isp..(plane + 1) * isp];
-                with_scratch(ih * ow + iw, |scratch| {
+                with_scratch(ih.max(windows[1].len()) * iw.max(ow) + iw, |scratch| {
                     let (h, w) = (&windows[1][..], &windows[2][..]);
                     if max {
                         separable::<true>(src, iw, h, w, kw, out, scratch);
@@ -315,7 +315,9 @@ type Win = (usize, usize, usize);
 
 /// Max (`MAX`) or sum pooling of one plane (rows of `iw`) separably: each
 /// input row reduced over every output column's window `wins_w`, then
-/// those partial rows over each output row's window `wins_h`, into `out`.
+/// those partial rows over each output row's window `wins_h`, into `out`
+/// (maxima the other way round, rows first, which leaves the horizontal
+/// pass only the output rows; sums keep this order).
 /// Full windows of `kw` columns come from a running reduction over `kw`
 /// shifted copies of the row, which vectorises; clipped ones are folded.
 /// Maxima skip NaNs, as `if v > acc` does; sums add in window order.
@@ -343,6 +345,38 @@ fn separable<const MAX: bool>(
     let (part, run) = scratch.split_at_mut(scratch.len() - iw);
     // Starts of the windows that fit in the row.
     let full = (iw + 1).saturating_sub(kw.max(1));
+    if MAX {
+        // Maxima in either order are the same: rows first, on whole
+        // vectors of input rows, so that the horizontal pass (which picks
+        // strided window starts) runs on the output rows only.
+        let oh = wins_h.len();
+        for (dst, &(h0, h1, _)) in part.chunks_exact_mut(iw).take(oh).zip(wins_h) {
+            dst.fill(init);
+            for r in src[h0 * iw..h1 * iw].chunks_exact(iw) {
+                for (a, &v) in dst.iter_mut().zip(r) {
+                    *a = combine(*a, v);
+                }
+            }
+        }
+        for (row, o) in part.chunks_exact(iw).take(oh).zip(out.chunks_exact_mut(ow)) {
+            if full > 0 {
+                run[..full].copy_from_slice(&row[..full]);
+                for j in 1..kw {
+                    for (r, &v) in run[..full].iter_mut().zip(&row[j..j + full]) {
+                        *r = combine(*r, v);
+                    }
+                }
+            }
+            for (d, &(w0, w1, _)) in o.iter_mut().zip(wins_w) {
+                *d = if w1 - w0 == kw && w0 < full {
+                    run[w0]
+                } else {
+                    row[w0..w1].iter().fold(init, |a, &v| combine(a, v))
+                };
+            }
+        }
+        return;
+    }
     for (row, dst) in src.chunks_exact(iw).zip(part.chunks_exact_mut(ow)) {
         if full > 0 {
             run[..full].copy_from_slice(&row[..full]);
