@@ -12,7 +12,7 @@ use rayon::prelude::*;
 
 use crate::attrs::Attrs;
 use crate::error::AttrError;
-use crate::gemm::{Mat, sgemm_raw};
+use crate::gemm::{Mat, sgemm, sgemm_raw};
 use crate::kernel::{In, Kernel, Out, expect_inputs};
 use crate::registry::OpEntry;
 use crate::tensor::shape_str;
@@ -616,12 +616,22 @@ enum Path {
     Pointwise,
     Winograd,
     Blocked,
+    /// A 1×1 window over 1×1 maps: a dense layer ([`conv_dense`]).
+    Dense,
     Tiled,
 }
 
 fn path(conv: &Convolution, xshape: &[usize], winograd_everywhere: bool) -> Path {
+    let win = &conv.win;
     if winograd_everywhere && winograd::applies_with(conv, xshape, 1, 1) {
         Path::Winograd
+    } else if conv.groups == 1
+        && win.window_len() == 1
+        && win.pad == [0; 3]
+        && xshape.len() >= 3
+        && xshape[2..].iter().all(|&d| d == 1)
+    {
+        Path::Dense
     } else if few_channels::applies(conv, xshape) {
         Path::FewChannels
     } else if pointwise::applies(conv, xshape) {
@@ -685,6 +695,7 @@ pub(crate) fn conv_forward(
             let prepared = prepare(conv, xshape, w, false);
             conv_forward_prepared(conv, xshape, x, w, &prepared, epi, yshape, y);
         }
+        Path::Dense => conv_dense(conv, xshape, x, w, epi, y),
         Path::Tiled => conv_tiled(conv, xshape, x, w, epi, yshape, y, None),
     }
 }
@@ -708,6 +719,34 @@ pub(crate) fn conv_forward_prepared(
         Prepared::Panels(p) => blocked::conv_blocked(conv, xshape, x, p, epi, yshape, y),
         Prepared::None => conv_forward(conv, xshape, x, w, epi, yshape, y),
     }
+}
+
+/// A convolution with a 1×1 window over 1×1 maps (a classifier written as
+/// a convolution): the images' channel vectors (N × C) times the filters
+/// (F × C) transposed is the output (N × F), as for a dense layer, so the
+/// filters are read once for all the images (not once per image as a
+/// matrix-vector product per image would).
+fn conv_dense(
+    conv: &Convolution,
+    xshape: &[usize],
+    x: &[f32],
+    w: &[f32],
+    epi: &Epilogue<'_>,
+    y: &mut [f32],
+) {
+    let (n, c, f) = (xshape[0], xshape[1], conv.num_filter);
+    let out = &mut y[..n * f];
+    sgemm(
+        n,
+        f,
+        c,
+        Mat::rows(x, c),
+        Mat::transposed(w, c),
+        out,
+        f,
+        false,
+    );
+    epi.apply_columns(out, f, 0);
 }
 
 /// The direct convolution ([`conv_forward`] without Winograd, the
@@ -915,6 +954,30 @@ pub(crate) mod tests {
                 "{what}: output {i} is {a}, expected {e}"
             );
         }
+    }
+
+    /// 1×1 convolutions over 1×1 maps run as a dense layer (one product
+    /// for all images: the matrix-vector, `gemm` and few-rows paths), and
+    /// match the im2col + GEMM path with a bias, a residual and a clip.
+    #[test]
+    fn one_by_one_maps_run_as_a_dense_layer() {
+        for (n, c, f) in [(1, 64, 10), (3, 7, 5), (8, 1280, 1000), (20, 33, 17)] {
+            let conv = square_conv(1, 1, 1, 0, f, 1);
+            let xs = [n, c, 1, 1];
+            assert_eq!(path(&conv, &xs, false), Path::Dense);
+            let what = format!("{n} × {c} → {f}");
+            check_against_gemm_path(
+                &conv,
+                &xs,
+                Post::Clip(-3.0, 6.0),
+                &what,
+                |conv, xs, x, w, epi, _, y| conv_dense(conv, xs, x, w, epi, y),
+            );
+        }
+        let two = square_conv(1, 1, 1, 0, 8, 2);
+        assert_ne!(path(&two, &[2, 8, 1, 1], false), Path::Dense, "groups");
+        let padded = square_conv(1, 1, 1, 1, 8, 1);
+        assert_ne!(path(&padded, &[2, 8, 1, 1], false), Path::Dense, "padding");
     }
 
     /// A direct, obviously correct 2-D convolution for comparison.
