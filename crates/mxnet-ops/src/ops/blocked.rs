@@ -1,6 +1,8 @@
-//! Convolution as an implicit GEMM over packed filters (AVX-512): the path
-//! for the large layers of image networks (resnet's, vgg's, inception's
-//! 3×3 and 1×1 layers with many channels and filters).
+//! Convolution as an implicit GEMM over packed filters (AVX-512). It
+//! computes any one-group 2-D window, and runs where it was measured faster
+//! than im2col + GEMM ([`faster`]): stride-1 windows larger than 1×1 on maps
+//! up to 56 × 56 (resnet's, vgg's and densenet's 3×3 layers, inception's
+//! 3×3, 5×5, 1×7 and 7×1 ones).
 //!
 //! `y[f, m] = Σ_c Σ_t w[f, c, t] · P_c[offset_t + m]`, where `P_c` is input
 //! channel `c` copied into zero-padded, stride-phase-split planes
@@ -15,7 +17,8 @@
 //! 32 AVX-512 registers): for each (channel, tap) it loads two vectors of
 //! positions and broadcasts [`ROWS`] weights from a packed panel
 //! ([`pack_filters`], done once per plan for constant weights), so the
-//! fused multiply-adds outnumber the loads. Tasks are bands of output rows
+//! fused multiply-adds outnumber the loads; it prefetches the rows of the
+//! channels [`AHEAD`] and the panel ahead. Tasks are bands of output rows
 //! × chunks of filter panels; within a task every panel passes over all
 //! blocks of the band, whose input stays in L2. Each task's outputs go to
 //! a scratch accumulator and are copied out row by row through the
