@@ -865,22 +865,19 @@ fn bind(
         let Some(kernel) = prog.kernels[i].as_ref() else {
             continue;
         };
+        // The values of an entry that is a weight, a bound constant or a
+        // folded output.
+        let constant = |e: NodeEntry| match var_slot.get(&(e.node as usize)) {
+            Some(Slot::Weight(w)) => weights.get(&weight_names[*w]).map(|w| &w.data[..]),
+            Some(Slot::Const(c)) => Some(&consts[*c].data[..]),
+            _ => folded
+                .get(&(e.node as usize, e.index as usize))
+                .map(|&c| &consts[c].data[..]),
+        };
         if options.fuse
             && !chain_of.contains_key(&i)
-            && let Some(outs) = fold_constant(
-                i,
-                &nodes[i],
-                kernel.as_ref(),
-                &known,
-                &dtypes,
-                &|e: NodeEntry| match var_slot.get(&(e.node as usize)) {
-                    Some(Slot::Weight(w)) => weights.get(&weight_names[*w]).map(|w| &w.data[..]),
-                    Some(Slot::Const(c)) => Some(&consts[*c].data[..]),
-                    _ => folded
-                        .get(&(e.node as usize, e.index as usize))
-                        .map(|&c| &consts[c].data[..]),
-                },
-            )
+            && let Some(outs) =
+                fold_constant(i, &nodes[i], kernel.as_ref(), &known, &dtypes, &constant)
         {
             for (k, t) in outs.into_iter().enumerate() {
                 consts.push(t);
@@ -927,15 +924,7 @@ fn bind(
                             let e = (*e)?;
                             (dtypes[e.node as usize][e.index as usize] == DType::F32)
                                 .then_some(())?;
-                            match var_slot.get(&(e.node as usize)) {
-                                Some(Slot::Weight(w)) => {
-                                    weights.get(&weight_names[*w]).map(|w| &w.data[..])
-                                }
-                                Some(Slot::Const(c)) => Some(&consts[*c].data[..]),
-                                _ => folded
-                                    .get(&(e.node as usize, e.index as usize))
-                                    .map(|&c| &consts[c].data[..]),
-                            }
+                            constant(e)
                         })
                         .collect();
                     kernel.prepare(&shapes, &constants)

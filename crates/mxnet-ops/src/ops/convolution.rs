@@ -12,12 +12,13 @@ use rayon::prelude::*;
 
 use crate::attrs::Attrs;
 use crate::error::AttrError;
-use crate::gemm::{Mat, sgemm, sgemm_raw};
+use crate::gemm::{Mat, sgemm_raw};
 use crate::kernel::{In, Kernel, Out, expect_inputs};
 use crate::registry::OpEntry;
 use crate::tensor::shape_str;
 
 use super::epilogue::Epilogue;
+use super::fully_connected::{FullyConnected, fc_forward};
 use super::util::{SendPtr, Simd, per_axis};
 use super::{blocked, few_channels, pointwise, winograd};
 
@@ -725,7 +726,7 @@ pub(crate) fn conv_forward_prepared(
 /// a convolution): the images' channel vectors (N × C) times the filters
 /// (F × C) transposed is the output (N × F), as for a dense layer, so the
 /// filters are read once for all the images (not once per image as a
-/// matrix-vector product per image would).
+/// matrix-vector product per image would): [`fc_forward`]'s product.
 fn conv_dense(
     conv: &Convolution,
     xshape: &[usize],
@@ -734,19 +735,12 @@ fn conv_dense(
     epi: &Epilogue<'_>,
     y: &mut [f32],
 ) {
-    let (n, c, f) = (xshape[0], xshape[1], conv.num_filter);
-    let out = &mut y[..n * f];
-    sgemm(
-        n,
-        f,
-        c,
-        Mat::rows(x, c),
-        Mat::transposed(w, c),
-        out,
-        f,
-        false,
-    );
-    epi.apply_columns(out, f, 0);
+    let fc = FullyConnected {
+        num_hidden: conv.num_filter,
+        no_bias: conv.no_bias,
+        flatten: true,
+    };
+    fc_forward(&fc, xshape, x, w, epi, y);
 }
 
 /// The direct convolution ([`conv_forward`] without Winograd, the

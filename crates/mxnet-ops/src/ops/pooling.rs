@@ -345,39 +345,8 @@ fn separable<const MAX: bool>(
     let (part, run) = scratch.split_at_mut(scratch.len() - iw);
     // Starts of the windows that fit in the row.
     let full = (iw + 1).saturating_sub(kw.max(1));
-    if MAX {
-        // Maxima in either order are the same: rows first, on whole
-        // vectors of input rows, so that the horizontal pass (which picks
-        // strided window starts) runs on the output rows only.
-        let oh = wins_h.len();
-        for (dst, &(h0, h1, _)) in part.chunks_exact_mut(iw).take(oh).zip(wins_h) {
-            dst.fill(init);
-            for r in src[h0 * iw..h1 * iw].chunks_exact(iw) {
-                for (a, &v) in dst.iter_mut().zip(r) {
-                    *a = combine(*a, v);
-                }
-            }
-        }
-        for (row, o) in part.chunks_exact(iw).take(oh).zip(out.chunks_exact_mut(ow)) {
-            if full > 0 {
-                run[..full].copy_from_slice(&row[..full]);
-                for j in 1..kw {
-                    for (r, &v) in run[..full].iter_mut().zip(&row[j..j + full]) {
-                        *r = combine(*r, v);
-                    }
-                }
-            }
-            for (d, &(w0, w1, _)) in o.iter_mut().zip(wins_w) {
-                *d = if w1 - w0 == kw && w0 < full {
-                    run[w0]
-                } else {
-                    row[w0..w1].iter().fold(init, |a, &v| combine(a, v))
-                };
-            }
-        }
-        return;
-    }
-    for (row, dst) in src.chunks_exact(iw).zip(part.chunks_exact_mut(ow)) {
+    // One row reduced over every output column's window into `dst`.
+    let mut across = |row: &[f32], dst: &mut [f32]| {
         if full > 0 {
             run[..full].copy_from_slice(&row[..full]);
             for j in 1..kw {
@@ -393,6 +362,27 @@ fn separable<const MAX: bool>(
                 row[w0..w1].iter().fold(init, |a, &v| combine(a, v))
             };
         }
+    };
+    if MAX {
+        // Maxima in either order are the same: rows first, on whole
+        // vectors of input rows, so that the horizontal pass (which picks
+        // strided window starts) runs on the output rows only.
+        let oh = wins_h.len();
+        for (dst, &(h0, h1, _)) in part.chunks_exact_mut(iw).take(oh).zip(wins_h) {
+            dst.fill(init);
+            for r in src[h0 * iw..h1 * iw].chunks_exact(iw) {
+                for (a, &v) in dst.iter_mut().zip(r) {
+                    *a = combine(*a, v);
+                }
+            }
+        }
+        for (row, o) in part.chunks_exact(iw).take(oh).zip(out.chunks_exact_mut(ow)) {
+            across(row, o);
+        }
+        return;
+    }
+    for (row, dst) in src.chunks_exact(iw).zip(part.chunks_exact_mut(ow)) {
+        across(row, dst);
     }
     for (o, &(h0, h1, _)) in out.chunks_exact_mut(ow).zip(wins_h) {
         o.fill(init);
