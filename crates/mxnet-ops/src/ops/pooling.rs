@@ -14,7 +14,7 @@ use crate::error::AttrError;
 use crate::kernel::{In, Kernel, Out, expect_inputs};
 use crate::registry::OpEntry;
 
-use super::util::{par_rows, with_scratch};
+use super::util::{par_rows, par_rows_reading, with_scratch};
 
 pub(crate) static OPS: &[OpEntry] = &[
     OpEntry {
@@ -230,7 +230,7 @@ impl Kernel for Pooling {
             } else {
                 Vec::new()
             };
-            par_rows(outputs[0].data, osp.max(1), |plane, out| {
+            par_rows_reading(outputs[0].data, osp.max(1), isp, |plane, out| {
                 let src = &x.data[plane * isp..(plane + 1) * isp];
                 with_scratch(ih.max(windows[1].len()) * iw.max(ow) + iw, |scratch| {
                     let (h, w) = (&windows[1][..], &windows[2][..]);
@@ -320,7 +320,9 @@ type Win = (usize, usize, usize);
 /// pass only the output rows; sums keep this order).
 /// Full windows of `kw` columns come from a running reduction over `kw`
 /// shifted copies of the row, which vectorises; clipped ones are folded.
-/// Maxima skip NaNs, as `if v > acc` does; sums add in window order.
+/// Maxima skip NaNs, as `if v > acc` does; sums add in window order, but
+/// for a window over whole rows (global pooling), summed in interleaved
+/// partial sums.
 fn separable<const MAX: bool>(
     src: &[f32],
     iw: usize,
@@ -336,10 +338,30 @@ fn separable<const MAX: bool>(
     if let ([(h0, h1, _)], [(w0, w1, _)]) = (wins_h, wins_w)
         && (*w0, *w1) == (0, iw)
     {
-        // One window over whole rows (global pooling): one pass.
-        out[0] = src[h0 * iw..h1 * iw]
-            .iter()
-            .fold(init, |a, &v| combine(a, v));
+        // One window over whole rows (global pooling): one pass, in
+        // LANES interleaved partial results (which vectorises), combined
+        // pairwise at the end.
+        const LANES: usize = 16;
+        let all = &src[h0 * iw..h1 * iw];
+        let mut lanes = [init; LANES];
+        let blocks = all.chunks_exact(LANES);
+        let tail = blocks.remainder();
+        for b in blocks {
+            for (a, &v) in lanes.iter_mut().zip(b) {
+                *a = combine(*a, v);
+            }
+        }
+        for (a, &v) in lanes.iter_mut().zip(tail) {
+            *a = combine(*a, v);
+        }
+        let mut n = LANES;
+        while n > 1 {
+            n /= 2;
+            for i in 0..n {
+                lanes[i] = combine(lanes[i], lanes[i + n]);
+            }
+        }
+        out[0] = lanes[0];
         return;
     }
     let (part, run) = scratch.split_at_mut(scratch.len() - iw);
@@ -390,6 +412,38 @@ fn separable<const MAX: bool>(
             for (a, &v) in o.iter_mut().zip(p) {
                 *a = combine(*a, v);
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_window_over_whole_rows_reduces_every_value() {
+        // Planes of 1 to 1000 values: the interleaved partial results, their
+        // pairwise combination and the tail must each take every value once.
+        for (ih, iw) in [(1, 1), (3, 5), (1, 16), (1, 17), (7, 9), (25, 40)] {
+            let n = ih * iw;
+            let src: Vec<f32> = (0..n)
+                .map(|i| ((i * 37 % 101) as f32 - 50.0) / 8.0)
+                .collect();
+            let (h, w) = ([(0, ih, ih)], [(0, iw, iw)]);
+            let mut scratch = vec![0.0; ih * iw + iw];
+            let mut out = [0.0f32];
+            separable::<false>(&src, iw, &h, &w, iw, &mut out, &mut scratch);
+            let sum: f64 = src.iter().map(|&v| f64::from(v)).sum();
+            assert!(
+                (f64::from(out[0]) - sum).abs() <= 1e-5 * (1.0 + sum.abs()),
+                "{ih}x{iw}"
+            );
+            let mut high = src.clone();
+            high[n / 2] = 1e3;
+            high[0] = f32::NAN;
+            separable::<true>(&high, iw, &h, &w, iw, &mut out, &mut scratch);
+            let want = if n == 1 { f32::MIN } else { 1e3 };
+            assert_eq!(out[0], want, "{ih}x{iw}");
         }
     }
 }

@@ -111,10 +111,23 @@ pub fn map_unary(x: &[f32], out: &mut [f32], f: impl Fn(f32) -> f32 + Sync) {
 /// Runs `f(i, chunk)` over `out` split into `chunk` sized pieces, in parallel
 /// when there is more than one piece and enough work.
 pub fn par_rows(out: &mut [f32], chunk: usize, f: impl Fn(usize, &mut [f32]) + Sync + Send) {
+    par_rows_reading(out, chunk, chunk, f)
+}
+
+/// [`par_rows`] where each piece of `chunk` outputs reads `reads` inputs:
+/// the work is counted in the larger of the two, so that reductions with
+/// few outputs (a global pooling) still run in parallel.
+pub fn par_rows_reading(
+    out: &mut [f32],
+    chunk: usize,
+    reads: usize,
+    f: impl Fn(usize, &mut [f32]) + Sync + Send,
+) {
     if chunk == 0 {
         return;
     }
-    if out.len() >= PAR_GRAIN && out.len() / chunk > 1 {
+    let work = out.len() / chunk * chunk.max(reads);
+    if work >= PAR_GRAIN && out.len() / chunk > 1 {
         out.par_chunks_mut(chunk)
             .enumerate()
             .for_each(|(i, c)| f(i, c));
