@@ -197,6 +197,8 @@ enum ProfileBy {
     Op,
     /// Per op and input/output shape.
     Shape,
+    /// Per layer (node name, op and shapes), in the order they run.
+    Node,
 }
 
 impl From<ProfileBy> for mxnet_io::mxnet_ops::ProfileBy {
@@ -204,6 +206,7 @@ impl From<ProfileBy> for mxnet_io::mxnet_ops::ProfileBy {
         match p {
             ProfileBy::Op => mxnet_io::mxnet_ops::ProfileBy::Op,
             ProfileBy::Shape => mxnet_io::mxnet_ops::ProfileBy::Shape,
+            ProfileBy::Node => mxnet_io::mxnet_ops::ProfileBy::Node,
         }
     }
 }
@@ -227,9 +230,10 @@ struct BenchArgs {
     /// Untimed warm-up runs.
     #[arg(long, default_value_t = 2)]
     warmup: usize,
-    /// Also print the time spent in each op (`--profile`), or in each op
-    /// at each shape (`--profile shape`) to find the slow layers.
-    #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "op", value_name = "op|shape")]
+    /// Also print the time spent in each op (`--profile`), in each op at
+    /// each shape (`--profile shape`), or in each layer in the order they
+    /// run (`--profile node`) to find the slow layers.
+    #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "op", value_name = "op|shape|node")]
     profile: Option<ProfileBy>,
     /// Output format (text or json).
     #[arg(long, short, value_enum, default_value_t = Format::Text)]

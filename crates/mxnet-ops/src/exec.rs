@@ -1101,7 +1101,8 @@ pub struct Executor<'p, 's, 'w> {
     weights: &'p Weights<'w>,
     buffers: Vec<Vec<f32>>,
     /// Time per op (canonical name), when profiling.
-    profile: Option<BTreeMap<String, (usize, std::time::Duration)>>,
+    /// Per key: calls, total time, and the order the key was first seen.
+    profile: Option<BTreeMap<String, (usize, std::time::Duration, usize)>>,
     /// How the profile groups steps.
     profile_by: ProfileBy,
 }
@@ -1115,8 +1116,12 @@ pub enum ProfileBy {
     Op,
     /// By op and shapes: `Convolution+BatchNorm (1, 32, 112, 112) -> (1, 32,
     /// 112, 112)` (the first input's shape, then the first output's), to
-    /// find the slow layers of a model.
+    /// find the slow layer shapes of a model.
     Shape,
+    /// By step, in the order the steps run: the node's name (a fused
+    /// chain's last node), then the op and shapes as [`ProfileBy::Shape`].
+    /// Steps are never merged, so layers of the same shape stay apart.
+    Node,
 }
 
 impl<'p, 's, 'w> Executor<'p, 's, 'w> {
@@ -1141,16 +1146,16 @@ impl<'p, 's, 'w> Executor<'p, 's, 'w> {
     }
 
     /// Calls and total time per op (canonical name, or op and shapes with
-    /// [`ProfileBy::Shape`]) since profiling started, slowest first.
+    /// [`ProfileBy::Shape`]) since profiling started, slowest first; per
+    /// step in the order the steps run with [`ProfileBy::Node`].
     pub fn profile(&self) -> Vec<(String, usize, std::time::Duration)> {
-        let mut v: Vec<_> = self
-            .profile
-            .iter()
-            .flatten()
-            .map(|(k, (n, d))| (k.clone(), *n, *d))
-            .collect();
-        v.sort_by_key(|e| std::cmp::Reverse(e.2));
-        v
+        let mut v: Vec<_> = self.profile.iter().flatten().collect();
+        if self.profile_by == ProfileBy::Node {
+            v.sort_by_key(|(_, e)| e.2);
+        } else {
+            v.sort_by_key(|(_, e)| std::cmp::Reverse(e.1));
+        }
+        v.into_iter().map(|(k, e)| (k.clone(), e.0, e.1)).collect()
     }
 
     /// The plan.
@@ -1243,9 +1248,8 @@ impl<'p, 's, 'w> Executor<'p, 's, 'w> {
                 let started = self.profile.is_some().then(std::time::Instant::now);
                 let r = kernel.forward(&ins, &mut out_views);
                 if let (Some(t), Some(p)) = (started, self.profile.as_mut()) {
-                    let key = match self.profile_by {
-                        ProfileBy::Op => step.label.clone(),
-                        ProfileBy::Shape => format!(
+                    let shapes = || {
+                        format!(
                             "{} {} -> {}",
                             step.label,
                             step.input_shapes
@@ -1254,9 +1258,15 @@ impl<'p, 's, 'w> Executor<'p, 's, 'w> {
                             step.output_shapes
                                 .first()
                                 .map_or("()".into(), |s| shape_str(s)),
-                        ),
+                        )
                     };
-                    let e = p.entry(key).or_default();
+                    let key = match self.profile_by {
+                        ProfileBy::Op => step.label.clone(),
+                        ProfileBy::Shape => shapes(),
+                        ProfileBy::Node => format!("{} {}", node.name, shapes()),
+                    };
+                    let seen = p.len();
+                    let e = p.entry(key).or_insert((0, Default::default(), seen));
                     e.0 += 1;
                     e.1 += t.elapsed();
                 }
