@@ -1041,7 +1041,7 @@ unsafe fn strided_block<const V: usize>(
         let row = x[ir as usize * g.iw..].as_ptr();
         for j in 0..kw {
             let wt = _mm512_set1_ps(w[i * kw + j]);
-            for v in 0..V {
+            for (v, acc) in acc.iter_mut().enumerate() {
                 let (start, lo, hi) = cols.reads[(v0 + v) * kw + j];
                 let at = row.wrapping_offset(start);
                 // SAFETY: the lanes in `lo` and `hi` are columns 0..iw of
@@ -1053,7 +1053,7 @@ unsafe fn strided_block<const V: usize>(
                     )
                 };
                 let val = _mm512_permutex2var_ps(a, evens, b);
-                acc[v] = _mm512_fmadd_ps(wt, val, acc[v]);
+                *acc = _mm512_fmadd_ps(wt, val, *acc);
             }
         }
     }
