@@ -8,12 +8,19 @@
 //! length. `max` ignores padding (a window wholly in padding gives
 //! −3.4028235e38, as MXNet). `lp` is (Σ xᵖ)^(1/p) without absolute values.
 //! `global_pool` pools each whole plane. `same` is rejected, as in MXNet 1.9.1.
+//!
+//! With AVX-512, 2-D max, avg and sum windows up to 16 × 16 at a column
+//! stride of 1 or 2 (every CNN's pools) read the input rows in place
+//! (`PoolRows`); other windows and CPUs reduce separably, rows then columns
+//! (`separable`), through a scratch row.
 
 use crate::attrs::Attrs;
 use crate::error::AttrError;
 use crate::kernel::{In, Kernel, Out, expect_inputs};
 use crate::registry::OpEntry;
 
+#[cfg(target_arch = "x86_64")]
+use super::util::Simd;
 use super::util::{par_rows, par_rows_reading, with_scratch};
 
 pub(crate) static OPS: &[OpEntry] = &[
@@ -120,6 +127,198 @@ fn build(a: &Attrs<'_>) -> Result<Box<dyn Kernel>, AttrError> {
         stride,
         pad: per("pad", 0)?,
     }))
+}
+
+/// Output vectors per register block of [`PoolRows`].
+#[cfg(target_arch = "x86_64")]
+const POOL_VECTORS: usize = 4;
+
+/// 2-D max, average and sum pooling at a column stride of 1 or 2 with
+/// AVX-512, straight from the input rows: each output row in blocks of up
+/// to four vectors, each window tap one masked load of an input row per
+/// vector (two and a permutation keeping the even lanes at stride 2),
+/// lanes outside the input reading the reduction's identity (the lowest
+/// float for maxima, as the reference's initial value, and 0 for sums), so
+/// clipped windows, padding and "full" windows past the input need no
+/// special case. Maxima are the reference's exactly (NaNs skipped); sums
+/// add the taps in window order, row by row, which may differ from the
+/// separable path's rounding in the last place. Nothing is copied.
+#[cfg(target_arch = "x86_64")]
+struct PoolRows {
+    max: bool,
+    two: bool,
+    ih: usize,
+    iw: usize,
+    oh: usize,
+    ow: usize,
+    kh: usize,
+    kw: usize,
+    sh: usize,
+    ph: usize,
+    /// Per output vector of a row: its first output column.
+    vectors: Vec<usize>,
+    /// Per vector and window column: (first input column, masks of the
+    /// one or two loads).
+    reads: Vec<(isize, u16, u16)>,
+}
+
+#[cfg(target_arch = "x86_64")]
+impl PoolRows {
+    /// The kernel for this pooling when it applies: AVX-512F, max, average
+    /// or sum over a 2-D (or 1-D) window of at most 16 × 16 with a column
+    /// stride of 1 or 2.
+    fn new(axes: &[Axis; 3], kind: PoolType) -> Option<PoolRows> {
+        let (_, _, kd, _, _) = axes[0];
+        let (ih, oh, kh, sh, ph) = axes[1];
+        let (iw, ow, kw, sw, pw) = axes[2];
+        let applies = Simd::detect() == Simd::Avx512
+            && matches!(kind, PoolType::Max | PoolType::Avg | PoolType::Sum)
+            && axes[0].0 == 1
+            && kd == 1
+            && (1..=2).contains(&sw)
+            && (1..=16).contains(&kh)
+            && (1..=16).contains(&kw)
+            && oh > 0
+            && ow > 0
+            && iw > 0;
+        if !applies {
+            return None;
+        }
+        let two = sw == 2;
+        let mut rows = PoolRows {
+            max: kind == PoolType::Max,
+            two,
+            ih,
+            iw,
+            oh,
+            ow,
+            kh,
+            kw,
+            sh,
+            ph,
+            vectors: (0..ow).step_by(16).collect(),
+            reads: Vec::new(),
+        };
+        for &c0 in &rows.vectors {
+            let outputs = (ow - c0).min(16) as isize;
+            for j in 0..kw {
+                let start = (sw * c0 + j) as isize - pw as isize;
+                let mut masks = [0u16; 2];
+                for q in 0..(16 * sw) as isize {
+                    // Input column start + q feeds output lane q / sw (when
+                    // q is a multiple of sw; other lanes are dropped).
+                    if q / sw as isize >= outputs || !(0..iw as isize).contains(&(start + q)) {
+                        continue;
+                    }
+                    masks[(q / 16) as usize] |= 1 << (q % 16);
+                }
+                rows.reads.push((start, masks[0], masks[1]));
+            }
+        }
+        Some(rows)
+    }
+
+    /// Pools one plane `x` (ih × iw) into `out` (oh × ow); averages divide
+    /// by `divisors` (one per output position; 0 gives 0).
+    ///
+    /// # Safety
+    /// The CPU has AVX-512F.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn plane(&self, x: &[f32], divisors: &[f32], out: &mut [f32]) {
+        assert!(
+            x.len() >= self.ih * self.iw && out.len() >= self.oh * self.ow,
+            "PoolRows: buffers smaller than the plane"
+        );
+        for r in 0..self.oh {
+            let mut v0 = 0;
+            while v0 < self.vectors.len() {
+                let n = (self.vectors.len() - v0).min(POOL_VECTORS);
+                // SAFETY: AVX-512F (this function's contract); the buffers
+                // hold the plane (asserted).
+                unsafe {
+                    match (self.max, self.two, n) {
+                        (true, false, 4) => self.block::<true, false, 4>(x, divisors, out, r, v0),
+                        (true, false, _) => self.block::<true, false, 1>(x, divisors, out, r, v0),
+                        (true, true, 4) => self.block::<true, true, 4>(x, divisors, out, r, v0),
+                        (true, true, _) => self.block::<true, true, 1>(x, divisors, out, r, v0),
+                        (false, false, 4) => self.block::<false, false, 4>(x, divisors, out, r, v0),
+                        (false, false, _) => self.block::<false, false, 1>(x, divisors, out, r, v0),
+                        (false, true, 4) => self.block::<false, true, 4>(x, divisors, out, r, v0),
+                        (false, true, _) => self.block::<false, true, 1>(x, divisors, out, r, v0),
+                    }
+                }
+                v0 += if n == 4 { 4 } else { 1 };
+            }
+        }
+    }
+
+    /// Output vectors `v0..v0 + V` of row `r`.
+    ///
+    /// # Safety
+    /// The CPU has AVX-512F; the buffers hold the plane.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn block<const MAX: bool, const TWO: bool, const V: usize>(
+        &self,
+        x: &[f32],
+        divisors: &[f32],
+        out: &mut [f32],
+        r: usize,
+        v0: usize,
+    ) {
+        use std::arch::x86_64::*;
+        let init = _mm512_set1_ps(if MAX { f32::MIN } else { 0.0 });
+        let evens = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+        let mut acc = [init; V];
+        for i in 0..self.kh {
+            let ir = (r * self.sh + i) as isize - self.ph as isize;
+            if ir < 0 || ir >= self.ih as isize {
+                continue;
+            }
+            let row = x[ir as usize * self.iw..].as_ptr();
+            for j in 0..self.kw {
+                for (v, acc) in acc.iter_mut().enumerate() {
+                    let (start, lo, hi) = self.reads[(v0 + v) * self.kw + j];
+                    let at = row.wrapping_offset(start);
+                    // SAFETY: the lanes in `lo` (and `hi`) are columns
+                    // 0..iw of input row `ir`; the rest are not read.
+                    let val = unsafe {
+                        let a = _mm512_mask_loadu_ps(init, lo, at);
+                        if TWO {
+                            let b = _mm512_mask_loadu_ps(init, hi, at.wrapping_add(16));
+                            _mm512_permutex2var_ps(a, evens, b)
+                        } else {
+                            a
+                        }
+                    };
+                    // max(val, acc) is acc when val is NaN: NaNs are
+                    // skipped, as by the reference's `if v > acc`.
+                    *acc = if MAX {
+                        _mm512_max_ps(val, *acc)
+                    } else {
+                        _mm512_add_ps(*acc, val)
+                    };
+                }
+            }
+        }
+        for (v, &a) in acc.iter().enumerate() {
+            let c0 = self.vectors[v0 + v];
+            let first = r * self.ow + c0;
+            let lanes = (self.ow - c0).min(16) as u32;
+            let mask = ((1u32 << lanes) - 1) as __mmask16;
+            // SAFETY: outputs first..first + lanes are inside `out` (the
+            // caller's assertion) and of `divisors` when it is not empty.
+            unsafe {
+                let a = if divisors.is_empty() {
+                    a
+                } else {
+                    let n = _mm512_maskz_loadu_ps(mask, divisors.as_ptr().add(first));
+                    let zero = _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(n, _mm512_setzero_ps());
+                    _mm512_maskz_div_ps(!zero, a, n)
+                };
+                _mm512_mask_storeu_ps(out.as_mut_ptr().add(first), mask, a);
+            }
+        }
+    }
 }
 
 /// Per padded spatial axis: (input, output, kernel, stride, pad).
@@ -230,6 +429,15 @@ impl Kernel for Pooling {
             } else {
                 Vec::new()
             };
+            #[cfg(target_arch = "x86_64")]
+            if let Some(direct) = PoolRows::new(&axes, kind) {
+                par_rows_reading(outputs[0].data, osp.max(1), isp, |plane, out| {
+                    let src = &x.data[plane * isp..(plane + 1) * isp];
+                    // SAFETY: `PoolRows::new` saw AVX-512F.
+                    unsafe { direct.plane(src, &divisors, out) };
+                });
+                return Ok(());
+            }
             par_rows_reading(outputs[0].data, osp.max(1), isp, |plane, out| {
                 let src = &x.data[plane * isp..(plane + 1) * isp];
                 with_scratch(ih.max(windows[1].len()) * iw.max(ow) + iw, |scratch| {
@@ -419,6 +627,114 @@ fn separable<const MAX: bool>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Pools (1, 2, ih, iw) with `p` and compares with a naive pooling:
+    /// maxima exactly, sums and averages to 1e-6 relative.
+    fn check_against_naive(p: &Pooling, ih: usize, iw: usize) {
+        let shape = [1, 2, ih, iw];
+        let mut x: Vec<f32> = (0..2 * ih * iw)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 8.0)
+            .collect();
+        x[ih * iw / 2] = f32::NAN;
+        let oshape = p.infer_shapes(&[&shape]).unwrap().remove(0);
+        let mut got = vec![f32::NAN; oshape.iter().product()];
+        let input = In {
+            shape: &shape,
+            data: &x,
+            dtype: mxnet_format::DType::F32,
+        };
+        let out = Out {
+            shape: &oshape,
+            data: &mut got,
+        };
+        p.forward(&[input], &mut [out]).unwrap();
+        let (oh, ow) = (oshape[2], oshape[3]);
+        let axis = |o: usize, k: usize, s: usize, pad: usize, n: usize| {
+            let start = (o * s) as isize - pad as isize;
+            let end = (start + k as isize).min((n + pad) as isize);
+            let (lo, hi) = (start.max(0) as usize, (end.max(0) as usize).min(n));
+            (lo, hi.max(lo), (end - start).max(0) as usize)
+        };
+        for plane in 0..2 {
+            let src = &x[plane * ih * iw..];
+            for r in 0..oh {
+                for c in 0..ow {
+                    let (h0, h1, hl) = axis(r, p.kernel[1], p.stride[1], p.pad[1], ih);
+                    let (w0, w1, wl) = axis(c, p.kernel[2], p.stride[2], p.pad[2], iw);
+                    let (mut m, mut sum) = (f32::MIN, 0f64);
+                    for h in h0..h1 {
+                        for w in w0..w1 {
+                            let v = src[h * iw + w];
+                            if v > m {
+                                m = v;
+                            }
+                            sum += f64::from(v);
+                        }
+                    }
+                    let n = if p.include_pad {
+                        hl * wl
+                    } else {
+                        (h1 - h0) * (w1 - w0)
+                    };
+                    let want = match p.kind {
+                        PoolType::Max => f64::from(m),
+                        PoolType::Sum => sum,
+                        _ if n == 0 => 0.0,
+                        _ => sum / n as f64,
+                    };
+                    let a = f64::from(got[(plane * oh + r) * ow + c]);
+                    let ok = if p.kind == PoolType::Max {
+                        a == want
+                    } else {
+                        (a.is_nan() && want.is_nan())
+                            || (a - want).abs() <= 1e-6 * (1.0 + want.abs())
+                    };
+                    assert!(
+                        ok,
+                        "{p:?} on {ih}x{iw}: output ({plane}, {r}, {c}) is {a}, expected {want}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn windows_pool_as_a_naive_pooling() {
+        // Strides 1–3 (2 and 1 take the row kernel with AVX-512, 3 the
+        // separable path), padding, "full" windows past the input, average
+        // with and without the padding counted, rows of 1–70 outputs.
+        for kind in [PoolType::Max, PoolType::Avg, PoolType::Sum] {
+            for (k, s, pad, full, include_pad) in [
+                (3, 2, 0, true, true),
+                (3, 2, 1, false, true),
+                (3, 1, 1, false, false),
+                (3, 1, 1, false, true),
+                (2, 2, 0, false, true),
+                (5, 3, 2, true, false),
+                (1, 2, 0, false, true),
+                (3, 2, 1, true, false),
+                // The last window lies wholly in the padding: an average
+                // over no values is 0.
+                (1, 2, 1, true, false),
+            ] {
+                let p = Pooling {
+                    kind,
+                    global: false,
+                    full,
+                    include_pad,
+                    nd: 2,
+                    kernel: [1, k, k],
+                    stride: [1, s, s],
+                    pad: [0, pad, pad],
+                };
+                for (ih, iw) in [(7, 7), (13, 13), (9, 40), (4, 141), (112, 112)] {
+                    if ih + 2 * pad >= k && iw + 2 * pad >= k {
+                        check_against_naive(&p, ih, iw);
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn a_window_over_whole_rows_reduces_every_value() {
