@@ -133,13 +133,16 @@ Loads the model, feeds random inputs (normal, fixed seed) of the given shapes, r
 warm-up passes, then times --runs forward passes and prints the median, min and max
 latency in ms and the process's peak resident memory. Load time (process start to
 first output) is reported too. --format json prints median_ms, min_ms, max_ms,
-load_ms and peak_rss_bytes for scripts.
+run_ms, load_ms and peak_rss_bytes for scripts, and with --profile a `profile`
+list of {name, calls, ms_per_run, percent}.
 
 Examples:
   mxnet-io bench resnet50-symbol.json --input-shape data=1,3,224,224
   mxnet-io bench resnet50-symbol.json -s data=8,3,224,224 --threads 2 --runs 20 --format json
   mxnet-io bench resnet50-symbol.json -s data=1,3,224,224 --runs 20 --profile shape
     (time per op at each input -> output shape, slowest first: the slow layers)
+  mxnet-io bench resnet50-symbol.json -s data=1,3,224,224 --profile node -f json
+    (time per layer in the order they run, to compare layer by layer)
 
 scripts/bench_models.py in the repository runs MXNet 1.9.1 beside this command
 and prints the ratios.";
@@ -691,9 +694,23 @@ fn bench(args: &BenchArgs, quiet: bool) -> Result<()> {
     let first = load_start.elapsed().as_secs_f64() * 1e3
         - report.run_ms.iter().sum::<f64>()
         - report.warmup_ms;
+    let per_run = |d: &std::time::Duration| d.as_secs_f64() * 1e3 / args.runs.max(1) as f64;
+    let total_ms: f64 = report.profile.iter().map(|p| per_run(&p.2)).sum();
     let mut out = io::stdout().lock();
     if args.format == Format::Json {
-        let v = serde_json::json!({
+        let profile: Vec<_> = report
+            .profile
+            .iter()
+            .map(|(what, calls, d)| {
+                serde_json::json!({
+                    "name": what,
+                    "calls": calls / args.runs.max(1),
+                    "ms_per_run": per_run(d),
+                    "percent": 100.0 * per_run(d) / total_ms.max(1e-12),
+                })
+            })
+            .collect();
+        let mut v = serde_json::json!({
             "model": args.model,
             "threads": pool.current_num_threads(),
             "runs": args.runs,
@@ -705,6 +722,9 @@ fn bench(args: &BenchArgs, quiet: bool) -> Result<()> {
             "peak_rss_bytes": rss,
             "inputs": report.inputs,
         });
+        if args.profile.is_some() {
+            v["profile"] = serde_json::Value::Array(profile);
+        }
         writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
     } else {
         writeln!(
@@ -716,15 +736,14 @@ fn bench(args: &BenchArgs, quiet: bool) -> Result<()> {
         )?;
         writeln!(out, "load to first output {first:.1} ms")?;
         if args.profile.is_some() {
-            let total: f64 = report.profile.iter().map(|p| p.2.as_secs_f64()).sum();
             writeln!(out, "time per op over {} runs:", args.runs)?;
             for (op, calls, d) in &report.profile {
-                let ms = d.as_secs_f64() * 1e3 / args.runs.max(1) as f64;
                 writeln!(
                     out,
-                    "  {op:<28} {:>6} calls {ms:>9.3} ms/run {:>5.1}%",
+                    "  {op:<28} {:>6} calls {:>9.3} ms/run {:>5.1}%",
                     calls / args.runs.max(1),
-                    100.0 * d.as_secs_f64() / total.max(1e-12)
+                    per_run(d),
+                    100.0 * per_run(d) / total_ms.max(1e-12)
                 )?;
             }
         }

@@ -376,3 +376,77 @@ fn plot_writes_svg_and_png() {
     let o = run(&["import", &f, "NodeGraphPlot"]);
     assert!(stdout(&o).contains("</svg>"));
 }
+
+#[test]
+fn bench_times_runs_and_profiles_each_layer_in_run_order() {
+    let symbol = fixture("nets/resnet_v1_basic-symbol.json");
+    let o = run(&[
+        "bench",
+        &symbol,
+        "-s",
+        "data=1,3,32,32",
+        "--runs",
+        "3",
+        "--warmup",
+        "1",
+        "--threads",
+        "1",
+        "--profile",
+        "node",
+        "-f",
+        "json",
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let runs: Vec<f64> = v["run_ms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect();
+    assert_eq!(runs.len(), 3);
+    let (min, median, max) = (
+        v["min_ms"].as_f64().unwrap(),
+        v["median_ms"].as_f64().unwrap(),
+        v["max_ms"].as_f64().unwrap(),
+    );
+    assert!(0.0 < min && min <= median && median <= max, "{v}");
+    assert!(runs.iter().all(|&r| (min..=max).contains(&r)), "{v}");
+    assert!(v["peak_rss_bytes"].as_u64().unwrap() > 0);
+    // One entry per step, named by its (last fused) node, in the order of
+    // the symbol's nodes (a topological order the executor keeps).
+    let nodes: Vec<String> = {
+        let text = std::fs::read_to_string(&symbol).unwrap();
+        let s: serde_json::Value = serde_json::from_str(&text).unwrap();
+        s["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let profile = v["profile"].as_array().unwrap();
+    assert!(profile.len() >= 10, "{v}");
+    let mut last = 0;
+    for p in profile {
+        let name = p["name"].as_str().unwrap();
+        let node = name.split(' ').next().unwrap();
+        let at = nodes
+            .iter()
+            .position(|n| n == node)
+            .unwrap_or_else(|| panic!("{name}: no such node"));
+        assert!(at > last, "{name} runs after a later node");
+        last = at;
+        assert_eq!(p["calls"].as_u64(), Some(1), "{p}");
+        assert!(p["ms_per_run"].as_f64().unwrap() >= 0.0);
+    }
+    assert!(
+        profile[0]["name"]
+            .as_str()
+            .unwrap()
+            .starts_with("resnetv1b_conv0_fwd Convolution (1, 3, 32, 32) -> (1, 8, 32, 32)")
+    );
+    let percent: f64 = profile.iter().map(|p| p["percent"].as_f64().unwrap()).sum();
+    assert!((percent - 100.0).abs() < 1e-6, "{percent}");
+}
