@@ -38,8 +38,10 @@ failure is reported loudly and the benchmark goes on.
 
 FLOPs per batch are counted from the symbol (Convolution, Deconvolution,
 FullyConnected, RNN GEMMs; shapes from infer_shape on get_internals()), and
-achieved GFLOP/s are given as % of the machine's peak: threads x `cpu MHz`
-x FLOPs/cycle (64 with avx512f, 32 with avx2+fma, else 8).
+achieved GFLOP/s are given as % of the machine's peak, measured by THREADS
+threads of independent FMAs on the widest vectors (the peak_flops example of
+mxnet-ops); the nominal threads x `cpu MHz` x FLOPs/cycle (64 with avx512f,
+32 with avx2+fma, else 8) is printed beside it, and used if that fails.
 
 Prints one table (model | batch | MXNet ms | ours ms | ours/MXNet | GFLOP/s |
 % of peak | RSS | load), the geometric mean of the ratios (all, CNN, RNN) and
@@ -309,8 +311,21 @@ def peak_model(threads):
     else:
         fpc, isa = 8, 'no avx2+fma: 8'
     mhz = info['mhz'] or 0.0
+    nominal = threads * mhz * fpc / 1e3
+    # The nominal figure misses boost clocks and half-width AVX-512 units
+    # (Zen 4 runs 512-bit FMAs as two 256-bit halves: 32 FLOPs/cycle, not
+    # 64), so measure it: THREADS threads of independent FMAs.
+    measured = None
+    try:
+        out = subprocess.run(
+            ['cargo', 'run', '-q', '--release', '-p', 'mxnet-ops', '--example', 'peak_flops',
+             '--', str(threads)], cwd=REPO, check=True, capture_output=True, text=True).stdout
+        measured = json.loads(out)['gflops']
+    except (OSError, subprocess.CalledProcessError, ValueError, KeyError) as e:
+        log('could not measure the peak (%s); using the nominal figure' % e)
     return {'threads': threads, 'mhz': mhz, 'flops_per_cycle': fpc, 'isa': isa,
-            'peak_gflops': threads * mhz * fpc / 1e3}
+            'nominal_gflops': nominal, 'measured_gflops': measured,
+            'peak_gflops': measured or nominal}
 
 
 def git_commit():
@@ -598,9 +613,14 @@ def main():
         gm[label] = geomean([r['ratio'] for r in rows if kind in (None, r['kind'])])
     print('geometric mean of ours/MXNet (below 1 = we are faster): ' + ', '.join(
         '%s %s' % (k, '-' if v is None else '%.2fx' % v) for k, v in gm.items()))
-    print('peak = %d thread(s) x %.0f MHz (/proc/cpuinfo cpu MHz) x %d FLOPs/cycle (%s) = '
-          '%.1f GFLOP/s' % (threads, peak['mhz'], peak['flops_per_cycle'], peak['isa'],
-                            peak['peak_gflops']))
+    if peak['measured_gflops']:
+        print('peak = %.1f GFLOP/s measured (%d thread(s) of independent FMAs: cargo run '
+              '--release -p mxnet-ops --example peak_flops -- %d)' % (
+                  peak['measured_gflops'], threads, threads))
+    print('nominal peak = %d thread(s) x %.0f MHz (/proc/cpuinfo cpu MHz) x %d FLOPs/cycle '
+          '(%s) = %.1f GFLOP/s%s' % (
+              threads, peak['mhz'], peak['flops_per_cycle'], peak['isa'],
+              peak['nominal_gflops'], ' (not used)' if peak['measured_gflops'] else ''))
     print('FLOPs: 2 per multiply-add, Convolution/Deconvolution/FullyConnected/RNN GEMMs only')
     fused = {r['model']: r['mxnet'].get('mkldnn_fused_nodes') for r in rows}
     print('MXNet oneDNN-fused nodes per model: ' + ', '.join(
