@@ -2,7 +2,8 @@
 //! computes any one-group 2-D window, and runs where it was measured faster
 //! than im2col + GEMM ([`faster`]): stride-1 windows larger than 1×1 on maps
 //! up to 56 × 56 (resnet's, vgg's and densenet's 3×3 layers, inception's
-//! 3×3, 5×5, 1×7 and 7×1 ones).
+//! 3×3, 5×5, 1×7 and 7×1 ones), and stride-2 ones from 96 channels onto
+//! maps of 12 × 12 and more.
 //!
 //! `y[f, m] = Σ_c Σ_t w[f, c, t] · P_c[offset_t + m]`, where `P_c` is input
 //! channel `c` copied into zero-padded, stride-phase-split planes
@@ -28,7 +29,7 @@ use rayon::prelude::*;
 
 use super::convolution::{Convolution, DwGeometry};
 use super::epilogue::Epilogue;
-use super::util::{SendPtr, Simd, with_scratch};
+use super::util::{SendPtr, Simd, with_layout_scratch, with_scratch};
 
 /// Filters per register block.
 pub(crate) const ROWS: usize = 14;
@@ -66,20 +67,37 @@ pub(crate) fn applies(conv: &Convolution, xshape: &[usize]) -> bool {
 /// Largest output map (positions per image) where the path beat the GEMM.
 const MAX_POSITIONS: usize = 56 * 56;
 
+/// Smallest output map (positions per image) where the path beat the GEMM
+/// at a stride of 2.
+const MIN_STRIDED_POSITIONS: usize = 12 * 12;
+
+/// Fewest input channels where the path beat the GEMM at a stride of 2.
+const MIN_STRIDED_CHANNELS: usize = 96;
+
 /// Whether the path is the faster one for this convolution (which must
 /// satisfy [`applies`]), as measured per layer against the im2col + GEMM
 /// path on resnet-18/50, inception-v3 and vgg-11 shapes (2 threads,
 /// AVX-512): windows larger than 1×1 at stride 1 on maps of at most 56 × 56
-/// outputs, where it was 4–20 % faster at batch 1 and even at batch 8. On
-/// larger maps (73 × 73 and up) and at stride 2 the GEMM was up to 15 %
-/// faster; on 1×1 windows, whose GEMM needs no im2col, 10–30 % faster.
+/// outputs, where it was 4–20 % faster at batch 1 and even at batch 8 (an
+/// Intel Xeon); at stride 2 from 96 channels on maps from 12 × 12 to
+/// 56 × 56 outputs, 8–46 % faster on a Zen 4 (resnet-50 v2's 3×3 ones
+/// 0.73–0.88× the GEMM's time at batch 1, 0.9× at batch 8, inception's
+/// 0.54–0.92×), where 8 × 8 and 7 × 7 outputs were 3–30 % slower, and 64
+/// channels 12 % slower at batch 8. On larger maps (73 × 73 and up) the GEMM was up to
+/// 15 % faster; on 1×1 windows, whose GEMM needs no im2col, 10–30 % faster.
 pub(crate) fn faster(conv: &Convolution, xshape: &[usize]) -> bool {
     let win = &conv.win;
     let out = match win.conv_out(win.spatial(xshape)) {
         Ok(o) => o,
         Err(_) => return false,
     };
-    win.window_len() > 1 && win.stride == [1; 3] && out[1] * out[2] <= MAX_POSITIONS
+    let positions = out[1] * out[2];
+    let stride_ok = match (win.stride[1], win.stride[2]) {
+        (1, 1) => true,
+        (2, 2) => positions >= MIN_STRIDED_POSITIONS && xshape[1] >= MIN_STRIDED_CHANNELS,
+        _ => false,
+    };
+    win.window_len() > 1 && win.stride[0] == 1 && stride_ok && positions <= MAX_POSITIONS
 }
 
 /// Floats in the packed filters of [`pack_filters`].
@@ -196,23 +214,25 @@ pub(crate) fn conv_blocked(
     }
     // The phases of every channel of one image, then slack that the last
     // blocks read (and drop) past the end.
-    let mut phases = vec![0f32; c * channel_len + COLS];
-    for b in 0..n {
-        let xb = &x[b * c * isp..(b + 1) * c * isp];
-        let fill = |(ci, dst): (usize, &mut [f32])| {
-            geo.fill_phases(&xb[ci * isp..(ci + 1) * isp], dst);
-        };
-        let planes = &mut phases[..c * channel_len];
-        if threads > 1 && c * channel_len >= 1 << 15 {
-            planes
-                .par_chunks_mut(channel_len)
-                .enumerate()
-                .for_each(fill);
-        } else {
-            planes.chunks_mut(channel_len).enumerate().for_each(fill);
+    with_layout_scratch(c * channel_len + COLS, |phases| {
+        phases[c * channel_len..].fill(0.0);
+        for b in 0..n {
+            let xb = &x[b * c * isp..(b + 1) * c * isp];
+            let fill = |(ci, dst): (usize, &mut [f32])| {
+                geo.fill_phases(&xb[ci * isp..(ci + 1) * isp], dst);
+            };
+            let planes = &mut phases[..c * channel_len];
+            if threads > 1 && c * channel_len >= 1 << 15 {
+                planes
+                    .par_chunks_mut(channel_len)
+                    .enumerate()
+                    .for_each(fill);
+            } else {
+                planes.chunks_mut(channel_len).enumerate().for_each(fill);
+            }
+            run_image(b, phases);
         }
-        run_image(b, &phases);
-    }
+    });
 }
 
 /// Output rows `r0..r1` of filters `f0..f1` of one image.
@@ -453,6 +473,7 @@ mod tests {
             (64, 64, 3, 1, 1, 1, 56, 56),
             (32, 30, 3, 1, 1, 1, 13, 11),
             (16, 17, 3, 2, 1, 1, 15, 15),
+            (96, 30, 3, 2, 1, 0, 35, 35),
             (24, 14, 1, 1, 1, 0, 7, 7),
             (40, 29, 1, 2, 1, 0, 14, 9),
             (8, 45, 5, 1, 2, 4, 9, 20),
@@ -481,7 +502,7 @@ mod tests {
     }
 
     #[test]
-    fn is_chosen_for_stride_one_windows_on_maps_up_to_56x56() {
+    fn is_chosen_for_windows_on_maps_up_to_56x56_at_stride_one_and_some_at_two() {
         let xs = |c: usize, h: usize| [1, c, h, h];
         assert!(faster(&square_conv(3, 1, 1, 1, 64, 1), &xs(64, 56)));
         assert!(faster(&square_conv(3, 1, 1, 1, 512, 1), &xs(512, 7)));
@@ -491,7 +512,17 @@ mod tests {
         );
         assert!(
             !faster(&square_conv(3, 2, 1, 1, 128, 1), &xs(64, 56)),
-            "stride 2"
+            "stride 2, 64 channels"
+        );
+        assert!(faster(&square_conv(3, 2, 1, 1, 256, 1), &xs(256, 28)));
+        assert!(faster(&square_conv(3, 2, 1, 0, 96, 1), &xs(96, 35)));
+        assert!(
+            !faster(&square_conv(3, 2, 1, 0, 192, 1), &xs(192, 17)),
+            "stride 2 to 8 × 8"
+        );
+        assert!(
+            !faster(&square_conv(3, 3, 1, 1, 256, 1), &xs(256, 56)),
+            "stride 3"
         );
         assert!(
             !faster(&square_conv(1, 1, 1, 0, 256, 1), &xs(64, 56)),

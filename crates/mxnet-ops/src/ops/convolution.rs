@@ -1180,8 +1180,9 @@ pub(crate) fn prepare(
 /// faster ([`pointwise`]) and depthwise layers ([`depthwise`]) run directly.
 /// 3×3 stride-1 convolutions with many channels and tiles
 /// ([`winograd::applies`]) run by Winograd's F(2×2, 3×3); other windows
-/// larger than 1×1 at stride 1 on maps up to 56 × 56 by the register-blocked
-/// implicit GEMM ([`blocked`]) where the CPU has AVX-512. The filters these two read are transformed or
+/// larger than 1×1 on maps up to 56 × 56, at stride 1 and some at 2
+/// ([`blocked::faster`]), by the register-blocked implicit GEMM
+/// ([`blocked`]) where the CPU has AVX-512. The filters these two read are transformed or
 /// packed on each call; [`conv_forward_prepared`] takes them prepared once.
 /// The rest are GEMMs over tiles of output positions ([`conv_tiled`]).
 #[allow(clippy::too_many_arguments)]

@@ -17,7 +17,7 @@ use super::convolution::{Convolution, DwGeometry};
 use super::epilogue::Epilogue;
 #[cfg(target_arch = "x86_64")]
 use super::util::fma_block_avx512;
-use super::util::{SendPtr, Simd, with_scratch};
+use super::util::{SendPtr, Simd, with_layout_scratch, with_scratch};
 
 /// Most input channels the path takes.
 const MAX_CHANNELS: usize = 4;
@@ -123,45 +123,47 @@ pub(crate) fn conv_few_channels(
     let chunks = f.div_ceil(per_chunk);
     // The phases of every channel of one image, then slack that the last
     // blocks may read past the end.
-    let mut phases = vec![0f32; c * channel_len + geo.wq * BAND_ROWS + BLOCK];
-    for b in 0..n {
-        for ci in 0..c {
-            let xp = &x[(b * c + ci) * isp..(b * c + ci + 1) * isp];
-            geo.fill_phases(xp, &mut phases[ci * channel_len..(ci + 1) * channel_len]);
-        }
-        let yp = SendPtr(y[b * f * osp..].as_mut_ptr());
-        let band = |t: usize| {
-            let (band, chunk) = (t / chunks, t % chunks);
-            let task = Band {
-                geo: &geo,
-                offsets: &offsets,
-                phases: &phases,
-                w,
-                f0: chunk * per_chunk,
-                f1: ((chunk + 1) * per_chunk).min(f),
-                epi,
-                r0: band * BAND_ROWS,
-                r1: ((band + 1) * BAND_ROWS).min(geo.oh),
-                y0: b * f * osp,
+    with_layout_scratch(c * channel_len + geo.wq * BAND_ROWS + BLOCK, |phases| {
+        phases[c * channel_len..].fill(0.0);
+        for b in 0..n {
+            for ci in 0..c {
+                let xp = &x[(b * c + ci) * isp..(b * c + ci + 1) * isp];
+                geo.fill_phases(xp, &mut phases[ci * channel_len..(ci + 1) * channel_len]);
+            }
+            let yp = SendPtr(y[b * f * osp..].as_mut_ptr());
+            let band = |t: usize| {
+                let (band, chunk) = (t / chunks, t % chunks);
+                let task = Band {
+                    geo: &geo,
+                    offsets: &offsets,
+                    phases: &*phases,
+                    w,
+                    f0: chunk * per_chunk,
+                    f1: ((chunk + 1) * per_chunk).min(f),
+                    epi,
+                    r0: band * BAND_ROWS,
+                    r1: ((band + 1) * BAND_ROWS).min(geo.oh),
+                    y0: b * f * osp,
+                };
+                with_scratch(task.acc_len() * (task.f1 - task.f0), |acc| match simd {
+                    // SAFETY: `Simd::detect` saw the features on this CPU; the
+                    // band writes only its own rows of each output plane.
+                    #[cfg(target_arch = "x86_64")]
+                    Simd::Avx512 => unsafe { band_avx512(&task, acc, yp) },
+                    // SAFETY: as above.
+                    #[cfg(target_arch = "x86_64")]
+                    Simd::Avx2 => unsafe { band_avx2(&task, acc, yp) },
+                    // SAFETY: the band's rows, as above.
+                    _ => unsafe { task.run::<BASELINE>(acc, yp) },
+                });
             };
-            with_scratch(task.acc_len() * (task.f1 - task.f0), |acc| match simd {
-                // SAFETY: `Simd::detect` saw the features on this CPU; the
-                // band writes only its own rows of each output plane.
-                #[cfg(target_arch = "x86_64")]
-                Simd::Avx512 => unsafe { band_avx512(&task, acc, yp) },
-                // SAFETY: as above.
-                #[cfg(target_arch = "x86_64")]
-                Simd::Avx2 => unsafe { band_avx2(&task, acc, yp) },
-                // SAFETY: the band's rows, as above.
-                _ => unsafe { task.run::<BASELINE>(acc, yp) },
-            });
-        };
-        if threads > 1 && bands * chunks > 1 {
-            (0..bands * chunks).into_par_iter().for_each(band);
-        } else {
-            (0..bands * chunks).for_each(band);
+            if threads > 1 && bands * chunks > 1 {
+                (0..bands * chunks).into_par_iter().for_each(band);
+            } else {
+                (0..bands * chunks).for_each(band);
+            }
         }
-    }
+    });
 }
 
 /// Instruction sets [`Band::run`] is compiled for: no FMA, FMA (AVX2), and

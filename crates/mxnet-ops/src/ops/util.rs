@@ -162,6 +162,25 @@ pub fn erf(x: f64) -> f64 {
 
 thread_local! {
     static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+    static LAYOUT: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with a buffer of `len` values (contents unspecified) for an
+/// input laid out anew once per call (padded phase planes), reused across
+/// calls on this thread: a fresh allocation of a few MB costs its page
+/// faults on every call. It is apart from [`with_scratch`]'s buffer, which
+/// the tasks reading the layout use, also on this thread. Falls back to a
+/// fresh buffer if the thread's one is in use.
+pub fn with_layout_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    LAYOUT.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            if buf.len() < len {
+                buf.resize(len, 0.0);
+            }
+            f(&mut buf[..len])
+        }
+        Err(_) => f(&mut vec![0.0; len]),
+    })
 }
 
 /// Runs `f` with a scratch buffer of `len` values (contents unspecified),
