@@ -20,7 +20,7 @@ use crate::tensor::shape_str;
 use super::epilogue::Epilogue;
 use super::fully_connected::{FullyConnected, fc_forward};
 use super::util::{SendPtr, Simd, per_axis};
-use super::{blocked, few_channels, pointwise, winograd};
+use super::{blocked, few_channels, filter_lanes, pointwise, winograd};
 
 pub(crate) static OPS: &[OpEntry] = &[OpEntry {
     name: "Convolution",
@@ -1096,7 +1096,7 @@ fn tile_cols(klen: usize, osp: usize) -> usize {
 
 /// Filters prepared once, when a plan is made, for the path that will run
 /// them ([`prepare`]): Winograd's transformed filters, or the packed panels
-/// of the register-blocked kernel.
+/// of a register-blocked kernel.
 #[derive(Debug)]
 pub(crate) enum Prepared {
     /// Nothing: the path reads the filters as they are.
@@ -1105,6 +1105,8 @@ pub(crate) enum Prepared {
     Winograd(Vec<f32>),
     /// [`blocked::pack_filters`] of the filters.
     Panels(Vec<f32>),
+    /// [`filter_lanes::pack_filters`] of the filters.
+    FilterPanels(Vec<f32>),
 }
 
 impl Prepared {
@@ -1122,6 +1124,7 @@ enum Path {
     Pointwise,
     Winograd,
     Blocked,
+    FilterLanes,
     /// A 1×1 window over 1×1 maps: a dense layer ([`conv_dense`]).
     Dense,
     Tiled,
@@ -1144,6 +1147,8 @@ fn path(conv: &Convolution, xshape: &[usize], winograd_everywhere: bool) -> Path
         Path::Pointwise
     } else if winograd::applies(conv, xshape) {
         Path::Winograd
+    } else if filter_lanes::applies(conv, xshape) && filter_lanes::faster(conv, xshape) {
+        Path::FilterLanes
     } else if blocked::applies(conv, xshape) && blocked::faster(conv, xshape) {
         Path::Blocked
     } else {
@@ -1169,6 +1174,11 @@ pub(crate) fn prepare(
             conv.num_filter,
             xshape[1] / conv.groups * conv.win.window_len(),
         )),
+        Path::FilterLanes => Prepared::FilterPanels(filter_lanes::pack_filters(
+            w,
+            conv.num_filter,
+            xshape[1] * conv.win.window_len(),
+        )),
         _ => Prepared::None,
     }
 }
@@ -1180,10 +1190,13 @@ pub(crate) fn prepare(
 /// faster ([`pointwise`]) and depthwise layers ([`depthwise`]) run directly.
 /// 3×3 stride-1 convolutions with many channels and tiles
 /// ([`winograd::applies`]) run by Winograd's F(2×2, 3×3); other windows
-/// larger than 1×1 on maps up to 56 × 56, at stride 1 and some at 2
-/// ([`blocked::faster`]), by the register-blocked implicit GEMM
-/// ([`blocked`]) where the CPU has AVX-512. The filters these two read are transformed or
-/// packed on each call; [`conv_forward_prepared`] takes them prepared once.
+/// larger than 1×1 on maps up to 56 × 56, at stride 1 and some at 2, by
+/// one of two register-blocked implicit GEMMs where the CPU has AVX-512:
+/// vectors over filters ([`filter_lanes`]) where the other's padded rows
+/// waste work ([`filter_lanes::faster`]), else vectors over positions
+/// ([`blocked`], [`blocked::faster`]). The filters these three read are
+/// transformed or packed on each call; [`conv_forward_prepared`] takes
+/// them prepared once.
 /// The rest are GEMMs over tiles of output positions ([`conv_tiled`]).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn conv_forward(
@@ -1198,7 +1211,7 @@ pub(crate) fn conv_forward(
     match path(conv, xshape, false) {
         Path::FewChannels => few_channels::conv_few_channels(conv, xshape, x, w, epi, yshape, y),
         Path::Pointwise => pointwise::conv_pointwise(conv, xshape, x, w, epi, y),
-        Path::Winograd | Path::Blocked => {
+        Path::Winograd | Path::Blocked | Path::FilterLanes => {
             let prepared = prepare(conv, xshape, w, false);
             conv_forward_prepared(conv, xshape, x, w, &prepared, epi, yshape, y);
         }
@@ -1224,6 +1237,9 @@ pub(crate) fn conv_forward_prepared(
     match prepared {
         Prepared::Winograd(u) => winograd::conv_winograd(conv, xshape, x, u, epi, yshape, y),
         Prepared::Panels(p) => blocked::conv_blocked(conv, xshape, x, p, epi, yshape, y),
+        Prepared::FilterPanels(p) => {
+            filter_lanes::conv_filter_lanes(conv, xshape, x, p, epi, yshape, y)
+        }
         Prepared::None => conv_forward(conv, xshape, x, w, epi, yshape, y),
     }
 }

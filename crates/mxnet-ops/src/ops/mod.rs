@@ -15,6 +15,7 @@ macro_rules! entries {
 pub(crate) mod blocked;
 pub(crate) mod epilogue;
 pub(crate) mod few_channels;
+mod filter_lanes;
 pub(crate) mod pointwise;
 pub(crate) mod util;
 

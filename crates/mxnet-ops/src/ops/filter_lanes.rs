@@ -1,0 +1,572 @@
+//! Convolution with the vector lanes over filters (AVX-512): an implicit
+//! GEMM whose register block is [`POSITIONS`] output positions × up to
+//! [`MAX_VECTORS`] vectors of 16 filters. For each (channel, tap) it loads
+//! the block's filter vectors from a packed panel ([`pack_filters`]) and
+//! broadcasts one input value per position, so positions can be any output
+//! positions: a block never computes the padding columns that the
+//! position-vectorised kernel ([`super::blocked`]) computes and drops (a
+//! 7 × 7 map is 49 positions here, 63 there), and 7 divides the side of
+//! most CNN maps (7, 14, 28, 35, 56), so blocks come out whole.
+//!
+//! The input is the image's zero-padded, stride-phase-split planes
+//! ([`DwGeometry`], as the blocked kernel reads them): output position
+//! `(r, q)` and tap `t` read `P_c[r·wq + q + offset_t]`. Filters are packed
+//! in panels of 1–4 vectors (as even as possible, [`panel_widths`]), each
+//! panel depth-major, so a block streams its weights in order; the depth is
+//! cut into chunks whose weights stay in L2 while every block of a band
+//! passes over them, partial sums kept in the task's scratch. Tasks are
+//! bands of output positions × chunks of panels; each ends by transposing
+//! its sums (position-major) into the output planes through the epilogue.
+
+use rayon::prelude::*;
+
+use super::convolution::{Convolution, DwGeometry};
+use super::epilogue::Epilogue;
+use super::util::{SendPtr, Simd, with_layout_scratch, with_scratch};
+
+/// Output positions per register block.
+const POSITIONS: usize = 7;
+
+/// Most vectors of 16 filters per register block (4 × 7 = 28 of the 32
+/// AVX-512 registers hold sums).
+const MAX_VECTORS: usize = 4;
+
+/// Filters per vector.
+const LANES: usize = 16;
+
+/// Bytes of packed weights a depth chunk holds at most: they stay in L2
+/// while a band's blocks pass over them.
+const CHUNK_BYTES: usize = 256 << 10;
+
+/// Output positions per band (a multiple of [`POSITIONS`]) when the
+/// weights are at most [`SMALL_WEIGHTS`].
+const BAND_POSITIONS: usize = 16 * POSITIONS;
+
+/// Bytes of packed weights below which bands of [`BAND_POSITIONS`] share them.
+const SMALL_WEIGHTS: usize = 1 << 20;
+
+/// Most output positions per band when the weights are larger.
+const MAX_BAND_POSITIONS: usize = 64 * POSITIONS;
+
+/// Tasks per thread with weights of at most [`SMALL_WEIGHTS`].
+const TASKS_PER_THREAD: usize = 4;
+
+/// Tasks per thread with larger weights (two panels or more per task
+/// measured faster than one).
+const LARGE_TASKS_PER_THREAD: usize = 2;
+
+/// Channels ahead whose inputs the kernel prefetches.
+const AHEAD: usize = 2;
+
+/// Whether [`conv_filter_lanes`] computes this convolution: a CPU with
+/// AVX-512F, one group, a 2-D (or 1-D) window larger than 1 × 1 with no
+/// depth axis, and at least 16 filters.
+pub(crate) fn applies(conv: &Convolution, xshape: &[usize]) -> bool {
+    let win = &conv.win;
+    Simd::detect() == Simd::Avx512
+        && conv.groups == 1
+        && xshape.len() >= 3
+        && win.spatial(xshape)[0] == 1
+        && win.kernel[0] == 1
+        && win.stride[0] == 1
+        && win.pad[0] == 0
+        && win.window_len() > 1
+        && xshape[1] >= 1
+        && conv.num_filter >= LANES
+}
+
+/// The vectors of 16 filters of each panel for `filters` filters: as few
+/// panels as [`MAX_VECTORS`] allows, their widths as even as possible (5
+/// vectors are panels of 3 and 2, not 4 and 1).
+pub(crate) fn panel_widths(filters: usize) -> Vec<usize> {
+    let v = filters.div_ceil(LANES);
+    let k = v.div_ceil(MAX_VECTORS).max(1);
+    (0..k).map(|i| v / k + usize::from(i < v % k)).collect()
+}
+
+/// Floats in the packed filters of [`pack_filters`].
+pub(crate) fn packed_len(filters: usize, depth: usize) -> usize {
+    filters.div_ceil(LANES) * LANES * depth
+}
+
+/// The filters `w` (`filters` × `depth`, row-major: depth is channels ×
+/// taps) packed for the kernel: panel after panel ([`panel_widths`]), a
+/// panel of `v` vectors starting with filter `f0` holding weight `(f0 + l,
+/// d)` at `d·16v + l` from its start; filters past `filters` are zero.
+pub(crate) fn pack_filters(w: &[f32], filters: usize, depth: usize) -> Vec<f32> {
+    assert!(
+        w.len() >= filters * depth,
+        "pack_filters: weights too short"
+    );
+    let mut out = vec![0f32; packed_len(filters, depth)];
+    let mut f0 = 0;
+    for v in panel_widths(filters) {
+        let width = v * LANES;
+        let panel = &mut out[f0 * depth..(f0 + width) * depth];
+        for l in 0..width.min(filters.saturating_sub(f0)) {
+            let src = &w[(f0 + l) * depth..(f0 + l + 1) * depth];
+            for (d, &x) in src.iter().enumerate() {
+                panel[d * width + l] = x;
+            }
+        }
+        f0 += width;
+    }
+    out
+}
+
+/// Whether the path is the faster one for this convolution (which must
+/// satisfy [`applies`]), as measured per layer in whole nets at batch 1
+/// and 8 on a Zen 4 (2 threads) against the blocked kernel and the
+/// im2col + GEMM: stride-1 windows whose padded rows waste 5 % or more of
+/// the blocked kernel's work, over 96 or more channels, on maps of 17 to
+/// 56 columns or of at most 7 × 7: resnet's 3×3 layers on 28 × 28 maps
+/// with 128 filters 0.84–0.88× the blocked kernel's time (batch 1 and 8),
+/// on 7 × 7 maps with 512 filters 0.86–0.94× (batch 1), inception's 1×7
+/// ones on 17 × 17 maps 0.82×. Elsewhere it was not faster: even (14 × 14
+/// with 256 filters), slower on 8 × 8 maps (1.07–1.10×), with 48 channels
+/// (1.1–1.2×), at stride 2 in inception (1.14–1.3×; 0.81–0.87× against
+/// the GEMM in resnet-18), and on 56 × 56 maps, whose 58-wide rows waste
+/// only 3 % (1.07–1.19×).
+pub(crate) fn faster(conv: &Convolution, xshape: &[usize]) -> bool {
+    let win = &conv.win;
+    let out = match win.conv_out(win.spatial(xshape)) {
+        Ok(o) => o,
+        Err(_) => return false,
+    };
+    let (oh, ow) = (out[1], out[2]);
+    let kw = (win.kernel[2] - 1) * win.dilate[2].max(1) + 1;
+    let wasteful = 20 * ow < 19 * (ow + kw - 1);
+    win.stride[1..] == [1, 1]
+        && wasteful
+        && xshape[1] >= MIN_CHANNELS
+        && ((17..=56).contains(&ow) && oh <= 56 || oh * ow <= 7 * 7)
+}
+
+/// Fewest input channels where the path was measured faster.
+const MIN_CHANNELS: usize = 96;
+
+/// One panel: its first filter, its vectors and where it starts in the
+/// packed filters.
+#[derive(Debug, Clone, Copy)]
+struct Panel {
+    f0: usize,
+    vectors: usize,
+    start: usize,
+}
+
+/// The convolution of `x` (N, C, H, W) with the packed filters `packed`
+/// ([`pack_filters`] of the F × C × kh × kw weights) into `y`, then the
+/// epilogue; `conv` and `xshape` must satisfy [`applies`].
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn conv_filter_lanes(
+    conv: &Convolution,
+    xshape: &[usize],
+    x: &[f32],
+    packed: &[f32],
+    epi: &Epilogue<'_>,
+    yshape: &[usize],
+    y: &mut [f32],
+) {
+    let win = &conv.win;
+    let (n, c, f) = (xshape[0], xshape[1], conv.num_filter);
+    let input = win.spatial(xshape);
+    let out = win.spatial(yshape);
+    let geo = DwGeometry::new(win, input, out);
+    let (isp, osp) = (input[1] * input[2], geo.oh * geo.ow);
+    let taps = geo.tap_offsets();
+    let depth = c * taps.len();
+    assert!(
+        x.len() >= n * c * isp && packed.len() >= packed_len(f, depth) && y.len() >= n * f * osp,
+        "conv_filter_lanes: buffers smaller than their shapes"
+    );
+    if n == 0 || osp == 0 {
+        return;
+    }
+    let mut panels = Vec::new();
+    let mut f0 = 0;
+    for v in panel_widths(f) {
+        panels.push(Panel {
+            f0,
+            vectors: v,
+            start: f0 * depth,
+        });
+        f0 += v * LANES;
+    }
+    let channel_len = geo.phases_len();
+    let chunk = (CHUNK_BYTES / (taps.len() * MAX_VECTORS * LANES * 4)).clamp(1, c);
+    let threads = rayon::current_num_threads();
+    // Weights that fit in L2 are shared by many small bands (each thread
+    // keeps them); larger ones are split between tasks over as few bands
+    // as possible, since every band reads all the weights of its panels.
+    let (band, target) = if packed_len(f, depth) * 4 <= SMALL_WEIGHTS {
+        (BAND_POSITIONS, TASKS_PER_THREAD * threads)
+    } else {
+        (MAX_BAND_POSITIONS, LARGE_TASKS_PER_THREAD * threads)
+    };
+    let band = band.min(osp).next_multiple_of(POSITIONS);
+    let bands = osp.div_ceil(band);
+    let chunks = target.div_ceil(bands).clamp(1, panels.len());
+    let per_chunk = panels.len().div_ceil(chunks);
+    let chunks = panels.len().div_ceil(per_chunk);
+    let tasks = bands * chunks;
+    let y0 = SendPtr(y.as_mut_ptr());
+    with_layout_scratch(c * channel_len, |phases| {
+        for b in 0..n {
+            let xb = &x[b * c * isp..(b + 1) * c * isp];
+            let fill = |(ci, dst): (usize, &mut [f32])| {
+                geo.fill_phases(&xb[ci * isp..(ci + 1) * isp], dst);
+            };
+            if threads > 1 && c * channel_len >= 1 << 15 {
+                phases
+                    .par_chunks_mut(channel_len)
+                    .enumerate()
+                    .for_each(fill);
+            } else {
+                phases.chunks_mut(channel_len).enumerate().for_each(fill);
+            }
+            let phases = &*phases;
+            let yp = SendPtr(y0.get().wrapping_add(b * f * osp));
+            let task = |t: usize| {
+                let (bi, ci) = (t / chunks, t % chunks);
+                let task = Task {
+                    geo: &geo,
+                    taps: &taps,
+                    channels: c,
+                    chunk,
+                    channel_len,
+                    src: phases,
+                    w: packed,
+                    panels: &panels[ci * per_chunk..((ci + 1) * per_chunk).min(panels.len())],
+                    filters: f,
+                    m0: bi * band,
+                    m1: ((bi + 1) * band).min(osp),
+                    epi,
+                    y0: b * f * osp,
+                };
+                with_scratch(band * MAX_VECTORS * LANES, |acc| {
+                    // SAFETY: `applies` saw AVX-512F on this CPU; the task
+                    // writes only positions m0..m1 of its panels' filters.
+                    #[cfg(target_arch = "x86_64")]
+                    unsafe {
+                        task_avx512(&task, acc, yp)
+                    }
+                    #[cfg(not(target_arch = "x86_64"))]
+                    unreachable!("conv_filter_lanes needs AVX-512 ({acc:p}, {:p})", yp.get())
+                });
+            };
+            if threads > 1 && tasks > 1 {
+                (0..tasks).into_par_iter().for_each(task);
+            } else {
+                (0..tasks).for_each(task);
+            }
+        }
+    });
+}
+
+/// Output positions `m0..m1` of the filters of `panels`, for one image.
+struct Task<'a> {
+    geo: &'a DwGeometry,
+    /// Where each tap reads in a channel's planes, in kernel order.
+    taps: &'a [usize],
+    channels: usize,
+    /// Channels per depth chunk.
+    chunk: usize,
+    /// Floats per channel in `src`.
+    channel_len: usize,
+    /// The image's padded phase planes.
+    src: &'a [f32],
+    /// All filters, packed ([`pack_filters`]).
+    w: &'a [f32],
+    panels: &'a [Panel],
+    filters: usize,
+    m0: usize,
+    m1: usize,
+    epi: &'a Epilogue<'a>,
+    /// Position of this image's output in the whole output.
+    y0: usize,
+}
+
+impl Task<'_> {
+    /// Computes the task, panel by panel, into `acc` (position-major sums
+    /// of one panel) and copies each panel's sums into the image's output
+    /// at `y` through the epilogue.
+    ///
+    /// # Safety
+    /// The CPU has AVX-512F and FMA; `y` points at this image's output
+    /// (filters × oh × ow floats) and no other task writes positions
+    /// `m0..m1` of the panels' filters.
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn run(&self, acc: &mut [f32], y: SendPtr) {
+        let g = self.geo;
+        let (osp, len) = (g.oh * g.ow, self.m1 - self.m0);
+        let depth = self.channels * self.taps.len();
+        let last = self.m1 - 1;
+        let last_read = (last / g.ow) * g.wq + last % g.ow;
+        let last_tap = self.taps.iter().copied().max().unwrap_or(0);
+        assert!(
+            (self.channels - 1) * self.channel_len + last_tap + last_read < self.src.len()
+                && acc.len() >= len.next_multiple_of(POSITIONS) * MAX_VECTORS * LANES,
+            "conv_filter_lanes: task out of bounds"
+        );
+        for panel in self.panels {
+            let width = panel.vectors * LANES;
+            assert!(
+                self.w.len() >= panel.start + depth * width,
+                "conv_filter_lanes: panel out of bounds"
+            );
+            for c0 in (0..self.channels).step_by(self.chunk) {
+                let c1 = (c0 + self.chunk).min(self.channels);
+                let w = self.w[panel.start + c0 * self.taps.len() * width..].as_ptr();
+                for m in (self.m0..self.m1).step_by(POSITIONS) {
+                    let np = (self.m1 - m).min(POSITIONS);
+                    let mut offs = [0usize; POSITIONS];
+                    for (i, o) in offs.iter_mut().enumerate() {
+                        let p = m + i.min(np - 1);
+                        *o = (p / g.ow) * g.wq + p % g.ow;
+                    }
+                    let sums = acc[(m - self.m0) * width..].as_mut_ptr();
+                    // SAFETY: every read is of channel c < channels at a
+                    // tap offset plus a position offset ≤ last_read
+                    // (asserted inside `src`); the panel holds depth ×
+                    // width weights (asserted); `sums` has np × width
+                    // floats inside `acc` (asserted).
+                    unsafe {
+                        block(
+                            np,
+                            panel.vectors,
+                            self.src.as_ptr(),
+                            &offs,
+                            self.taps,
+                            c0..c1,
+                            self.channel_len,
+                            w,
+                            sums,
+                            c0 > 0,
+                        )
+                    };
+                }
+            }
+            for l in 0..width.min(self.filters - panel.f0) {
+                let fi = panel.f0 + l;
+                let off = fi * osp + self.m0;
+                // SAFETY: positions m0..m1 of filter fi's plane, owned by
+                // this task.
+                let row = unsafe { std::slice::from_raw_parts_mut(y.get().add(off), len) };
+                for (j, v) in row.iter_mut().enumerate() {
+                    *v = acc[j * width + l];
+                }
+                self.epi.apply_inline(fi, row, self.y0 + off);
+            }
+        }
+    }
+}
+
+/// [`Task::run`] compiled for AVX-512 with FMA.
+///
+/// # Safety
+/// As for [`Task::run`].
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,fma")]
+unsafe fn task_avx512(t: &Task<'_>, acc: &mut [f32], y: SendPtr) {
+    // SAFETY: passed on from the caller.
+    unsafe { t.run(acc, y) }
+}
+
+/// One register block of `np` ≤ [`POSITIONS`] positions × `vectors` ≤
+/// [`MAX_VECTORS`] vectors of filters, dispatched to the kernel compiled
+/// for that shape.
+///
+/// # Safety
+/// As for [`kernel`].
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+unsafe fn block(
+    np: usize,
+    vectors: usize,
+    src: *const f32,
+    offs: &[usize; POSITIONS],
+    taps: &[usize],
+    channels: std::ops::Range<usize>,
+    channel_len: usize,
+    w: *const f32,
+    sums: *mut f32,
+    accumulate: bool,
+) {
+    macro_rules! shapes {
+        ($(($p:literal, $v:literal))*) => {
+            match (np, vectors) {
+                $(
+                    ($p, $v) => unsafe {
+                        kernel::<$p, $v>(src, offs, taps, channels, channel_len, w, sums, accumulate)
+                    },
+                )*
+                _ => unreachable!("a block has 1 to 7 positions and 1 to 4 vectors"),
+            }
+        };
+    }
+    shapes!(
+        (1, 1)(2, 1)(3, 1)(4, 1)(5, 1)(6, 1)(7, 1)(1, 2)(2, 2)(3, 2)(4, 2)(5, 2)(6, 2)(7, 2)(1, 3)(
+            2, 3
+        )(3, 3)(4, 3)(5, 3)(6, 3)(7, 3)(1, 4)(2, 4)(3, 4)(4, 4)(5, 4)(6, 4)(7, 4)
+    )
+}
+
+/// `sums[i·16V + l] (+)= Σ_{c ∈ channels} Σ_t w[((c − c₀)·T + t)·16V + l]
+/// · src[c·channel_len + taps[t] + offs[i]]` for positions `i < P` and
+/// lanes `l < 16V`, where `T = taps.len()` and `c₀` is the first channel;
+/// `+=` when `accumulate`. The `P × V` sums stay in registers.
+///
+/// # Safety
+/// The CPU has AVX-512F and FMA; every read is inside its allocation; `w`
+/// holds the channels' `T · 16V` weights each; `sums` holds `P · 16V`
+/// floats.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn kernel<const P: usize, const V: usize>(
+    src: *const f32,
+    offs: &[usize; POSITIONS],
+    taps: &[usize],
+    channels: std::ops::Range<usize>,
+    channel_len: usize,
+    w: *const f32,
+    sums: *mut f32,
+    accumulate: bool,
+) {
+    use std::arch::x86_64::*;
+    let mut acc = [[_mm512_setzero_ps(); V]; P];
+    if accumulate {
+        for (i, a) in acc.iter_mut().enumerate() {
+            for (v, a) in a.iter_mut().enumerate() {
+                // SAFETY: inside `sums` (the caller's promise).
+                *a = unsafe { _mm512_loadu_ps(sums.add((i * V + v) * LANES)) };
+            }
+        }
+    }
+    let mut wp = w;
+    for c in channels {
+        let base = src.wrapping_add(c * channel_len);
+        let ahead = base.wrapping_add(AHEAD * channel_len) as *const i8;
+        // A prefetch of any address is safe.
+        _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(4 * offs[0]));
+        _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(4 * offs[P - 1]));
+        for &t in taps {
+            let p = base.wrapping_add(t);
+            // SAFETY: the caller's promise on the reads and on `w`.
+            unsafe {
+                let mut wv = [_mm512_setzero_ps(); V];
+                for (v, wv) in wv.iter_mut().enumerate() {
+                    *wv = _mm512_loadu_ps(wp.add(v * LANES));
+                }
+                for (i, a) in acc.iter_mut().enumerate() {
+                    let x = _mm512_set1_ps(*p.add(offs[i]));
+                    for (a, &wv) in a.iter_mut().zip(&wv) {
+                        *a = _mm512_fmadd_ps(wv, x, *a);
+                    }
+                }
+                wp = wp.add(V * LANES);
+            }
+        }
+    }
+    for (i, a) in acc.iter().enumerate() {
+        for (v, &a) in a.iter().enumerate() {
+            // SAFETY: inside `sums` (the caller's promise).
+            unsafe { _mm512_storeu_ps(sums.add((i * V + v) * LANES), a) };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::convolution::tests::{check_against_gemm_path, square_conv};
+    use crate::ops::epilogue::Post;
+
+    #[test]
+    fn is_chosen_where_the_blocked_kernel_wastes_its_padded_columns() {
+        if Simd::detect() != Simd::Avx512 {
+            return;
+        }
+        let xs = |c: usize, h: usize| [1, c, h, h];
+        let conv3 = |f: usize| square_conv(3, 1, 1, 1, f, 1);
+        assert!(faster(&conv3(128), &xs(128, 28)));
+        assert!(faster(&conv3(512), &xs(512, 7)));
+        assert!(!faster(&conv3(64), &xs(64, 56)), "56-wide rows");
+        assert!(!faster(&conv3(256), &xs(256, 14)), "14 × 14");
+        assert!(!faster(&conv3(384), &xs(448, 8)), "8 × 8");
+        assert!(!faster(&conv3(64), &xs(48, 28)), "48 channels");
+        assert!(
+            !faster(&square_conv(3, 2, 1, 1, 128, 1), &xs(128, 28)),
+            "stride 2"
+        );
+    }
+
+    #[test]
+    fn panels_are_as_even_as_four_vectors_allow() {
+        assert_eq!(panel_widths(16), [1]);
+        assert_eq!(panel_widths(17), [2]);
+        assert_eq!(panel_widths(64), [4]);
+        assert_eq!(panel_widths(80), [3, 2]);
+        assert_eq!(panel_widths(96), [3, 3]);
+        assert_eq!(panel_widths(160), [4, 3, 3]);
+        assert_eq!(panel_widths(512), [4; 8]);
+    }
+
+    #[test]
+    fn packs_panels_depth_major_with_zero_filters_past_the_end() {
+        // 70 filters × depth 3: panels of 3 vectors and 2 (80 filters).
+        let w: Vec<f32> = (0..210).map(|i| i as f32 + 1.0).collect();
+        let p = pack_filters(&w, 70, 3);
+        assert_eq!(p.len(), 80 * 3);
+        // Panel 0 (48 wide), depth 2, filter 5: w[5·3 + 2].
+        assert_eq!(p[2 * 48 + 5], w[17]);
+        // Panel 1 (32 wide) starts at 48·3; depth 1, its filter 21
+        // (filter 69).
+        assert_eq!(p[144 + 32 + 21], w[69 * 3 + 1]);
+        // Its lane 22 is filter 70, past the end.
+        assert_eq!(p[144 + 32 + 22], 0.0);
+    }
+
+    /// Shapes of every kind the path takes, against the im2col + GEMM path
+    /// (itself tested against a naive convolution), with a bias, a residual
+    /// and a clip fused: 3×3, 5×5 and 7×7, strides 1 to 3, dilation, odd
+    /// sizes, filters not a multiple of 16, maps not a multiple of 7, depth
+    /// in several chunks.
+    #[test]
+    fn matches_the_gemm_path() {
+        if Simd::detect() != Simd::Avx512 {
+            return;
+        }
+        // (channels, filters, kernel, stride, dilation, pad, height, width)
+        for (c, f, k, s, d, p, h, wd) in [
+            (64, 64, 3, 1, 1, 1, 14, 14),
+            (32, 30, 3, 1, 1, 1, 13, 11),
+            (16, 17, 3, 2, 1, 1, 15, 15),
+            (8, 80, 5, 1, 2, 4, 9, 20),
+            (3, 16, 7, 2, 1, 3, 33, 31),
+            (20, 48, 3, 1, 1, 1, 1, 40),
+            (33, 112, 3, 3, 1, 0, 20, 23),
+            (600, 64, 3, 1, 1, 1, 7, 7),
+            (24, 176, 3, 1, 1, 1, 17, 17),
+        ] {
+            let conv = square_conv(k, s, d, p, f, 1);
+            let xs = [2, c, h, wd];
+            assert!(applies(&conv, &xs));
+            let what = format!("{c}→{f} k{k} s{s} d{d} p{p} on {h}×{wd}");
+            let fast = |conv: &Convolution,
+                        xs: &[usize],
+                        x: &[f32],
+                        w: &[f32],
+                        epi: &Epilogue<'_>,
+                        ys: &[usize],
+                        y: &mut [f32]| {
+                let depth = xs[1] * conv.win.window_len();
+                let packed = pack_filters(w, conv.num_filter, depth);
+                conv_filter_lanes(conv, xs, x, &packed, epi, ys, y);
+            };
+            check_against_gemm_path(&conv, &xs, Post::Clip(-3.0, 6.0), &what, fast);
+        }
+    }
+}
