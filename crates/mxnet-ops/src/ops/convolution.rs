@@ -1647,6 +1647,56 @@ pub(crate) mod tests {
         }
     }
 
+    /// Runs one depthwise plane of `conv` over an ih × iw input with
+    /// `run` (given the plane task, its geometry, input, weights and an
+    /// output one float longer than the plane) and checks that it wrote
+    /// every output bit-identical to the padded-copy kernel's, and nothing
+    /// past the plane; `applies` must accept the geometry.
+    fn check_plane_kernel(
+        conv: &Convolution,
+        ih: usize,
+        iw: usize,
+        applies: impl Fn(&DwGeometry) -> bool,
+        run: impl Fn(&DwPlane<'_>, &DwGeometry, &[f32], &[f32], &mut [f32]),
+    ) {
+        let what = format!("{:?} on {ih}x{iw}", conv.win);
+        let out = conv.win.conv_out([1, ih, iw]).unwrap();
+        let geo = DwGeometry::new(&conv.win, [1, ih, iw], out);
+        assert!(applies(&geo), "{what}: the kernel does not apply");
+        let x: Vec<f32> = (0..ih * iw)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0)
+            .collect();
+        let w: Vec<f32> = (0..conv.win.window_len())
+            .map(|i| ((i * 13 % 17) as f32 - 8.0) / 7.0)
+            .collect();
+        let (scale, shift) = ([0.75f32], [0.125f32]);
+        let epi = Epilogue {
+            scale: Some(&scale),
+            shift: Some(&shift),
+            residual: None,
+            post: crate::ops::epilogue::Post::Clip(-2.0, 2.0),
+        };
+        let offsets = geo.tap_offsets();
+        let task = DwPlane {
+            geo: &geo,
+            offsets: &offsets,
+            epi: &epi,
+            channel: 0,
+            offset: 0,
+        };
+        let n = geo.oh * geo.ow;
+        // One float past the plane: the kernel must not write it.
+        let (mut want, mut got) = (vec![f32::NAN; n], vec![f32::NAN; n + 1]);
+        let mut scratch = vec![0.0; geo.scratch_len()];
+        // SAFETY: the callers checked that the CPU has AVX-512F and FMA.
+        unsafe { dw_plane_avx512(&task, &x, &w, &mut scratch, &mut want) };
+        run(&task, &geo, &x, &w, &mut got);
+        assert!(got[n].is_nan(), "{what}: wrote past the plane");
+        for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+            assert_eq!(a.to_bits(), b.to_bits(), "{what}: output {i}");
+        }
+    }
+
     #[test]
     fn flat_depthwise_planes_are_the_padded_copys_sums() {
         // Stride-1 planes whose output rows are as wide as the input rows
@@ -1672,50 +1722,10 @@ pub(crate) mod tests {
             conv.win.kernel[2] = k.1;
             conv.win.dilate[2] = d.1;
             conv.win.pad[2] = p.1;
-            let out = conv.win.conv_out([1, ih, iw]).unwrap();
-            let geo = DwGeometry::new(&conv.win, [1, ih, iw], out);
-            assert!(DwFlat::applies(&geo), "{k:?} {d:?} {p:?} {ih}x{iw}");
-            let x: Vec<f32> = (0..ih * iw)
-                .map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0)
-                .collect();
-            let w: Vec<f32> = (0..k.0 * k.1)
-                .map(|i| ((i * 13 % 17) as f32 - 8.0) / 7.0)
-                .collect();
-            let (scale, shift) = ([0.75f32], [0.125f32]);
-            let epi = Epilogue {
-                scale: Some(&scale),
-                shift: Some(&shift),
-                residual: None,
-                post: crate::ops::epilogue::Post::Clip(-2.0, 2.0),
-            };
-            let offsets = geo.tap_offsets();
-            let task = DwPlane {
-                geo: &geo,
-                offsets: &offsets,
-                epi: &epi,
-                channel: 0,
-                offset: 0,
-            };
-            let n = geo.oh * geo.ow;
-            // One float past the plane: the kernel must not write it.
-            let (mut want, mut got) = (vec![f32::NAN; n], vec![f32::NAN; n + 1]);
-            let mut scratch = vec![0.0; geo.scratch_len()];
-            // SAFETY: the CPU has AVX-512F and FMA (checked above).
-            unsafe {
-                dw_plane_avx512(&task, &x, &w, &mut scratch, &mut want);
-                task.run_flat(&DwFlat::new(&geo), &x, &w, &mut got);
-            }
-            assert!(
-                got[n].is_nan(),
-                "{k:?} {d:?} {p:?} {ih}x{iw}: wrote past the plane"
-            );
-            for (i, (a, b)) in got.iter().zip(&want).enumerate() {
-                assert_eq!(
-                    a.to_bits(),
-                    b.to_bits(),
-                    "{k:?} {d:?} {p:?} {ih}x{iw}: output {i}"
-                );
-            }
+            check_plane_kernel(&conv, ih, iw, DwFlat::applies, |task, geo, x, w, y| {
+                // SAFETY: the CPU has AVX-512F and FMA (checked above).
+                unsafe { task.run_flat(&DwFlat::new(geo), x, w, y) };
+            });
         }
     }
 
@@ -1744,49 +1754,10 @@ pub(crate) mod tests {
             conv.win.stride[1] = sh;
             conv.win.dilate[2] = d.1;
             conv.win.pad[2] = p.1;
-            let out = conv.win.conv_out([1, ih, iw]).unwrap();
-            let geo = DwGeometry::new(&conv.win, [1, ih, iw], out);
-            assert!(DwStrided::applies(&geo), "{k:?} {d:?} {p:?} {ih}x{iw}");
-            let x: Vec<f32> = (0..ih * iw)
-                .map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0)
-                .collect();
-            let w: Vec<f32> = (0..k.0 * k.1)
-                .map(|i| ((i * 13 % 17) as f32 - 8.0) / 7.0)
-                .collect();
-            let (scale, shift) = ([0.75f32], [0.125f32]);
-            let epi = Epilogue {
-                scale: Some(&scale),
-                shift: Some(&shift),
-                residual: None,
-                post: crate::ops::epilogue::Post::Clip(-2.0, 2.0),
-            };
-            let offsets = geo.tap_offsets();
-            let task = DwPlane {
-                geo: &geo,
-                offsets: &offsets,
-                epi: &epi,
-                channel: 0,
-                offset: 0,
-            };
-            let n = geo.oh * geo.ow;
-            let (mut want, mut got) = (vec![f32::NAN; n], vec![f32::NAN; n + 1]);
-            let mut scratch = vec![0.0; geo.scratch_len()];
-            // SAFETY: the CPU has AVX-512F and FMA (checked above).
-            unsafe {
-                dw_plane_avx512(&task, &x, &w, &mut scratch, &mut want);
-                task.run_strided(&DwStrided::new(&geo), &x, &w, &mut got);
-            }
-            assert!(
-                got[n].is_nan(),
-                "{k:?} {d:?} {p:?} {ih}x{iw}: wrote past the plane"
-            );
-            for (i, (a, b)) in got.iter().zip(&want).enumerate() {
-                assert_eq!(
-                    a.to_bits(),
-                    b.to_bits(),
-                    "{k:?} {d:?} {p:?} {ih}x{iw}: output {i}"
-                );
-            }
+            check_plane_kernel(&conv, ih, iw, DwStrided::applies, |task, geo, x, w, y| {
+                // SAFETY: the CPU has AVX-512F and FMA (checked above).
+                unsafe { task.run_strided(&DwStrided::new(geo), x, w, y) };
+            });
         }
     }
 
@@ -1815,45 +1786,10 @@ pub(crate) mod tests {
             conv.win.kernel[2] = k.1;
             conv.win.dilate[2] = d.1;
             conv.win.pad[2] = p.1;
-            let out = conv.win.conv_out([1, ih, iw]).unwrap();
-            let geo = DwGeometry::new(&conv.win, [1, ih, iw], out);
-            assert!(DwColumns::applies(&geo), "{k:?} {d:?} {p:?} {iw}");
-            let x: Vec<f32> = (0..ih * iw)
-                .map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0)
-                .collect();
-            let w: Vec<f32> = (0..k.0 * k.1)
-                .map(|i| ((i * 13 % 17) as f32 - 8.0) / 7.0)
-                .collect();
-            let (scale, shift) = ([0.75f32], [0.125f32]);
-            let epi = Epilogue {
-                scale: Some(&scale),
-                shift: Some(&shift),
-                residual: None,
-                post: crate::ops::epilogue::Post::Clip(-2.0, 2.0),
-            };
-            let offsets = geo.tap_offsets();
-            let task = DwPlane {
-                geo: &geo,
-                offsets: &offsets,
-                epi: &epi,
-                channel: 0,
-                offset: 0,
-            };
-            let n = geo.oh * geo.ow;
-            let (mut want, mut got) = (vec![f32::NAN; n], vec![f32::NAN; n]);
-            let mut scratch = vec![0.0; geo.scratch_len()];
-            // SAFETY: the CPU has AVX-512F and FMA (checked above).
-            unsafe {
-                dw_plane_avx512(&task, &x, &w, &mut scratch, &mut want);
-                task.run_direct(&DwColumns::new(&geo), &x, &w, &mut got);
-            }
-            for (i, (a, b)) in got.iter().zip(&want).enumerate() {
-                assert_eq!(
-                    a.to_bits(),
-                    b.to_bits(),
-                    "{k:?} {d:?} {p:?} {ih}x{iw}: output {i}"
-                );
-            }
+            check_plane_kernel(&conv, ih, iw, DwColumns::applies, |task, geo, x, w, y| {
+                // SAFETY: the CPU has AVX-512F and FMA (checked above).
+                unsafe { task.run_direct(&DwColumns::new(geo), x, w, y) };
+            });
         }
     }
 

@@ -394,23 +394,96 @@ unsafe fn block(
     sums: *mut f32,
     accumulate: bool,
 ) {
-    macro_rules! shapes {
-        ($(($p:literal, $v:literal))*) => {
-            match (np, vectors) {
+    // SAFETY (all arms): passed on from the caller.
+    match vectors {
+        1 => unsafe {
+            positions::<1>(
+                np,
+                src,
+                offs,
+                taps,
+                channels,
+                channel_len,
+                w,
+                sums,
+                accumulate,
+            )
+        },
+        2 => unsafe {
+            positions::<2>(
+                np,
+                src,
+                offs,
+                taps,
+                channels,
+                channel_len,
+                w,
+                sums,
+                accumulate,
+            )
+        },
+        3 => unsafe {
+            positions::<3>(
+                np,
+                src,
+                offs,
+                taps,
+                channels,
+                channel_len,
+                w,
+                sums,
+                accumulate,
+            )
+        },
+        4 => unsafe {
+            positions::<4>(
+                np,
+                src,
+                offs,
+                taps,
+                channels,
+                channel_len,
+                w,
+                sums,
+                accumulate,
+            )
+        },
+        _ => unreachable!("a block has 1 to 4 vectors"),
+    }
+}
+
+/// [`block`] for `V` vectors: dispatched on the positions.
+///
+/// # Safety
+/// As for [`kernel`].
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+unsafe fn positions<const V: usize>(
+    np: usize,
+    src: *const f32,
+    offs: &[usize; POSITIONS],
+    taps: &[usize],
+    channels: std::ops::Range<usize>,
+    channel_len: usize,
+    w: *const f32,
+    sums: *mut f32,
+    accumulate: bool,
+) {
+    macro_rules! positions {
+        ($($p:literal)*) => {
+            match np {
                 $(
-                    ($p, $v) => unsafe {
-                        kernel::<$p, $v>(src, offs, taps, channels, channel_len, w, sums, accumulate)
+                    // SAFETY: passed on from the caller.
+                    $p => unsafe {
+                        kernel::<$p, V>(src, offs, taps, channels, channel_len, w, sums, accumulate)
                     },
                 )*
-                _ => unreachable!("a block has 1 to 7 positions and 1 to 4 vectors"),
+                _ => unreachable!("a block has 1 to 7 positions"),
             }
         };
     }
-    shapes!(
-        (1, 1)(2, 1)(3, 1)(4, 1)(5, 1)(6, 1)(7, 1)(1, 2)(2, 2)(3, 2)(4, 2)(5, 2)(6, 2)(7, 2)(1, 3)(
-            2, 3
-        )(3, 3)(4, 3)(5, 3)(6, 3)(7, 3)(1, 4)(2, 4)(3, 4)(4, 4)(5, 4)(6, 4)(7, 4)
-    )
+    positions!(1 2 3 4 5 6 7)
 }
 
 /// `sums[i·16V + l] (+)= Σ_{c ∈ channels} Σ_t w[((c − c₀)·T + t)·16V + l]

@@ -172,7 +172,17 @@ thread_local! {
 /// the tasks reading the layout use, also on this thread. Falls back to a
 /// fresh buffer if the thread's one is in use.
 pub fn with_layout_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
-    LAYOUT.with(|cell| match cell.try_borrow_mut() {
+    with_buffer(&LAYOUT, len, f)
+}
+
+/// Runs `f` with the first `len` values of this thread's `key` buffer
+/// (grown as needed), or with a fresh buffer if it is in use.
+fn with_buffer<R>(
+    key: &'static std::thread::LocalKey<std::cell::RefCell<Vec<f32>>>,
+    len: usize,
+    f: impl FnOnce(&mut [f32]) -> R,
+) -> R {
+    key.with(|cell| match cell.try_borrow_mut() {
         Ok(mut buf) => {
             if buf.len() < len {
                 buf.resize(len, 0.0);
@@ -188,15 +198,7 @@ pub fn with_layout_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R 
 /// are not allocated and page-faulted on every call. Falls back to a fresh
 /// buffer if the thread's one is in use.
 pub fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
-    SCRATCH.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut buf) => {
-            if buf.len() < len {
-                buf.resize(len, 0.0);
-            }
-            f(&mut buf[..len])
-        }
-        Err(_) => f(&mut vec![0.0; len]),
-    })
+    with_buffer(&SCRATCH, len, f)
 }
 
 /// An output pointer that may cross threads, for kernels whose tasks write
