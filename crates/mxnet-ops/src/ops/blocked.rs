@@ -2,8 +2,8 @@
 //! computes any one-group 2-D window, and runs where it was measured faster
 //! than im2col + GEMM ([`faster`]): stride-1 windows larger than 1×1 on maps
 //! up to 56 × 56 (resnet's, vgg's and densenet's 3×3 layers, inception's
-//! 3×3, 5×5, 1×7 and 7×1 ones), and stride-2 ones from 96 channels onto
-//! maps of 12 × 12 and more.
+//! 3×3, 5×5, 1×7 and 7×1 ones), up to 147 × 147 from at most 64 channels,
+//! and stride-2 ones from 96 channels onto maps of 12 × 12 and more.
 //!
 //! `y[f, m] = Σ_c Σ_t w[f, c, t] · P_c[offset_t + m]`, where `P_c` is input
 //! channel `c` copied into zero-padded, stride-phase-split planes
@@ -67,6 +67,13 @@ pub(crate) fn applies(conv: &Convolution, xshape: &[usize]) -> bool {
 /// Largest output map (positions per image) where the path beat the GEMM.
 const MAX_POSITIONS: usize = 56 * 56;
 
+/// Largest output map where the path beat the GEMM with at most
+/// [`LARGE_MAP_CHANNELS`] input channels.
+const MAX_LARGE_POSITIONS: usize = 147 * 147;
+
+/// Most input channels for maps past [`MAX_POSITIONS`].
+const LARGE_MAP_CHANNELS: usize = 64;
+
 /// Smallest output map (positions per image) where the path beat the GEMM
 /// at a stride of 2.
 const MIN_STRIDED_POSITIONS: usize = 12 * 12;
@@ -83,7 +90,11 @@ const MIN_STRIDED_CHANNELS: usize = 96;
 /// 56 × 56 outputs, 8–46 % faster on a Zen 4 (resnet-50 v2's 3×3 ones
 /// 0.73–0.88× the GEMM's time at batch 1, 0.9× at batch 8, inception's
 /// 0.54–0.92×), where 8 × 8 and 7 × 7 outputs were 3–30 % slower, and 64
-/// channels 12 % slower at batch 8. On larger maps (73 × 73 and up) the GEMM was up to
+/// channels 12 % slower at batch 8; on maps up to 147 × 147 from at most
+/// 64 channels, 4–16 % faster on the Zen 4 (inception's 32-channel layers
+/// on 147 × 147 0.84–0.92× at batch 1, 0.89–0.95× at batch 8, vgg's
+/// 64→128 on 112 × 112 0.96×), where 80 channels on 71 × 71 were 5 %
+/// slower at batch 8. On larger maps (73 × 73 and up) the GEMM was up to
 /// 15 % faster; on 1×1 windows, whose GEMM needs no im2col, 10–30 % faster.
 pub(crate) fn faster(conv: &Convolution, xshape: &[usize]) -> bool {
     let win = &conv.win;
@@ -97,7 +108,9 @@ pub(crate) fn faster(conv: &Convolution, xshape: &[usize]) -> bool {
         (2, 2) => positions >= MIN_STRIDED_POSITIONS && xshape[1] >= MIN_STRIDED_CHANNELS,
         _ => false,
     };
-    win.window_len() > 1 && win.stride[0] == 1 && stride_ok && positions <= MAX_POSITIONS
+    let size_ok = positions <= MAX_POSITIONS
+        || positions <= MAX_LARGE_POSITIONS && xshape[1] <= LARGE_MAP_CHANNELS;
+    win.window_len() > 1 && win.stride[0] == 1 && stride_ok && size_ok
 }
 
 /// Floats in the packed filters of [`pack_filters`].
@@ -508,7 +521,13 @@ mod tests {
         assert!(faster(&square_conv(3, 1, 1, 1, 512, 1), &xs(512, 7)));
         assert!(
             !faster(&square_conv(3, 1, 1, 0, 192, 1), &xs(80, 73)),
-            "large map"
+            "large map, 80 channels"
+        );
+        assert!(faster(&square_conv(3, 1, 1, 0, 64, 1), &xs(32, 149)));
+        assert!(faster(&square_conv(3, 1, 1, 1, 128, 1), &xs(64, 112)));
+        assert!(
+            !faster(&square_conv(3, 1, 1, 1, 64, 1), &xs(64, 224)),
+            "224 × 224"
         );
         assert!(
             !faster(&square_conv(3, 2, 1, 1, 128, 1), &xs(64, 56)),
