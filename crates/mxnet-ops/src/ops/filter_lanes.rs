@@ -122,11 +122,15 @@ pub(crate) fn pack_filters(w: &[f32], filters: usize, depth: usize) -> Vec<f32> 
 /// 56 columns or of at most 7 × 7: resnet's 3×3 layers on 28 × 28 maps
 /// with 128 filters 0.84–0.88× the blocked kernel's time (batch 1 and 8),
 /// on 7 × 7 maps with 512 filters 0.86–0.94× (batch 1), inception's 1×7
-/// ones on 17 × 17 maps 0.82×. Elsewhere it was not faster: even (14 × 14
-/// with 256 filters), slower on 8 × 8 maps (1.07–1.10×), with 48 channels
-/// (1.1–1.2×), at stride 2 in inception (1.14–1.3×; 0.81–0.87× against
-/// the GEMM in resnet-18), and on 56 × 56 maps, whose 58-wide rows waste
-/// only 3 % (1.07–1.19×).
+/// ones on 17 × 17 maps 0.82×; and stride-1 windows over at most 64
+/// channels, with a depth below 576 or on maps up to 28 columns wide, where
+/// the blocked kernel's blocks are short: squeezenet's 3×3 expand layers
+/// (16–64 channels on 54 × 54 and 27 × 27 maps) 0.78–0.91× at batch 8.
+/// Elsewhere it was not faster: even (14 × 14 with 256 filters), slower
+/// on 8 × 8 maps (1.07–1.10×), with 48 channels and a 5×5 window on 35 ×
+/// 35 (1.1–1.2×), at stride 2 in inception (1.14–1.3×; 0.81–0.87× against
+/// the GEMM in resnet-18), and with 64 channels on 56 × 56 maps, whose
+/// 58-wide rows waste only 3 % (1.07–1.19×).
 pub(crate) fn faster(conv: &Convolution, xshape: &[usize]) -> bool {
     let win = &conv.win;
     let out = match win.conv_out(win.spatial(xshape)) {
@@ -136,11 +140,22 @@ pub(crate) fn faster(conv: &Convolution, xshape: &[usize]) -> bool {
     let (oh, ow) = (out[1], out[2]);
     let kw = (win.kernel[2] - 1) * win.dilate[2].max(1) + 1;
     let wasteful = 20 * ow < 19 * (ow + kw - 1);
-    win.stride[1..] == [1, 1]
-        && wasteful
+    let depth = xshape[1] * win.window_len();
+    let many_channels = wasteful
         && xshape[1] >= MIN_CHANNELS
-        && ((17..=56).contains(&ow) && oh <= 56 || oh * ow <= 7 * 7)
+        && ((17..=56).contains(&ow) && oh <= 56 || oh * ow <= 7 * 7);
+    let few_channels = xshape[1] <= MAX_FEW_CHANNELS
+        && (depth < MAX_SHALLOW_DEPTH || ow <= 28)
+        && oh * ow <= 56 * 56;
+    win.stride[1..] == [1, 1] && (many_channels || few_channels)
 }
+
+/// Most input channels of the few-channel rule of [`faster`].
+const MAX_FEW_CHANNELS: usize = 64;
+
+/// Depth (channels × taps) below which the few-channel rule of [`faster`]
+/// takes maps up to 56 × 56, not only up to 28 columns.
+const MAX_SHALLOW_DEPTH: usize = 576;
 
 /// Fewest input channels where the path was measured faster.
 const MIN_CHANNELS: usize = 96;
@@ -569,7 +584,13 @@ mod tests {
         assert!(!faster(&conv3(64), &xs(64, 56)), "56-wide rows");
         assert!(!faster(&conv3(256), &xs(256, 14)), "14 × 14");
         assert!(!faster(&conv3(384), &xs(448, 8)), "8 × 8");
-        assert!(!faster(&conv3(64), &xs(48, 28)), "48 channels");
+        assert!(!faster(&conv3(64), &xs(64, 56)), "64 channels on 56 × 56");
+        assert!(faster(&conv3(64), &xs(16, 54)), "squeezenet's expand");
+        assert!(faster(&conv3(256), &xs(64, 27)), "squeezenet's expand");
+        assert!(
+            !faster(&square_conv(5, 1, 1, 2, 64, 1), &xs(48, 35)),
+            "5×5 over 48 channels"
+        );
         assert!(
             !faster(&square_conv(3, 2, 1, 1, 128, 1), &xs(128, 28)),
             "stride 2"
