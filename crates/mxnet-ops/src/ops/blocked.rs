@@ -25,11 +25,9 @@
 //! a scratch accumulator and are copied out row by row through the
 //! epilogue.
 
-use rayon::prelude::*;
-
 use super::convolution::{Convolution, DwGeometry};
 use super::epilogue::Epilogue;
-use super::util::{SendPtr, Simd, with_layout_scratch, with_scratch};
+use super::util::{SendPtr, Simd, run_tasks, with_scratch};
 
 /// Filters per register block.
 pub(crate) const ROWS: usize = 14;
@@ -213,11 +211,7 @@ pub(crate) fn conv_blocked(
                 unreachable!("conv_blocked needs AVX-512 ({acc:p}, {:p})", yp.get())
             });
         };
-        if threads > 1 && tasks > 1 {
-            (0..tasks).into_par_iter().for_each(task);
-        } else {
-            (0..tasks).for_each(task);
-        }
+        run_tasks(tasks, task);
     };
     if in_place {
         for b in 0..n {
@@ -225,27 +219,8 @@ pub(crate) fn conv_blocked(
         }
         return;
     }
-    // The phases of every channel of one image, then slack that the last
-    // blocks read (and drop) past the end.
-    with_layout_scratch(c * channel_len + COLS, |phases| {
-        phases[c * channel_len..].fill(0.0);
-        for b in 0..n {
-            let xb = &x[b * c * isp..(b + 1) * c * isp];
-            let fill = |(ci, dst): (usize, &mut [f32])| {
-                geo.fill_phases(&xb[ci * isp..(ci + 1) * isp], dst);
-            };
-            let planes = &mut phases[..c * channel_len];
-            if threads > 1 && c * channel_len >= 1 << 15 {
-                planes
-                    .par_chunks_mut(channel_len)
-                    .enumerate()
-                    .for_each(fill);
-            } else {
-                planes.chunks_mut(channel_len).enumerate().for_each(fill);
-            }
-            run_image(b, phases);
-        }
-    });
+    // Slack that the last blocks read (and drop) past the last phase.
+    geo.for_each_image_phases(x, n, c, COLS, run_image);
 }
 
 /// Output rows `r0..r1` of filters `f0..f1` of one image.

@@ -19,7 +19,7 @@ use crate::tensor::shape_str;
 
 use super::epilogue::Epilogue;
 use super::fully_connected::{FullyConnected, fc_forward};
-use super::util::{SendPtr, Simd, per_axis};
+use super::util::{SendPtr, Simd, per_axis, run_tasks, with_layout_scratch};
 use super::{blocked, few_channels, filter_lanes, pointwise, winograd};
 
 pub(crate) static OPS: &[OpEntry] = &[OpEntry {
@@ -515,6 +515,42 @@ impl DwGeometry {
             }
         }
         offsets
+    }
+
+    /// Runs `f(b, phases)` for each of the `n` images of `x` (`c` planes of
+    /// ih × iw each), `phases` holding every channel's padded phases
+    /// ([`DwGeometry::fill_phases`], [`DwGeometry::phases_len`] floats per
+    /// channel) and then `slack` zeros that kernels may read past the last
+    /// phase. The channels are filled in parallel when they are many; the
+    /// buffer is this thread's layout scratch, reused across calls.
+    pub(crate) fn for_each_image_phases(
+        &self,
+        x: &[f32],
+        n: usize,
+        c: usize,
+        slack: usize,
+        mut f: impl FnMut(usize, &[f32]),
+    ) {
+        let (isp, channel_len) = (self.ih * self.iw, self.phases_len());
+        with_layout_scratch(c * channel_len + slack, |phases| {
+            phases[c * channel_len..].fill(0.0);
+            for b in 0..n {
+                let xb = &x[b * c * isp..(b + 1) * c * isp];
+                let fill = |(ci, dst): (usize, &mut [f32])| {
+                    self.fill_phases(&xb[ci * isp..(ci + 1) * isp], dst);
+                };
+                let planes = &mut phases[..c * channel_len];
+                if rayon::current_num_threads() > 1 && c * channel_len >= 1 << 15 {
+                    planes
+                        .par_chunks_mut(channel_len)
+                        .enumerate()
+                        .for_each(fill);
+                } else {
+                    planes.chunks_mut(channel_len).enumerate().for_each(fill);
+                }
+                f(b, &*phases);
+            }
+        });
     }
 
     /// Copies the plane `x` (ih × iw) into the zero-padded phases.
@@ -1372,11 +1408,7 @@ pub(crate) fn conv_tiled(
                 tile(b, gi, j0, j1, 0, fg, col);
             });
         };
-        if threads > 1 && items > 1 {
-            (0..items).into_par_iter().for_each(run);
-        } else {
-            (0..items).for_each(run);
-        }
+        run_tasks(items, run);
         return;
     }
     // Few tiles: blocks of filters in parallel over a shared im2col.

@@ -11,13 +11,11 @@
 //! every output is summed in registers over all channels and taps, four
 //! filters at a time; tasks are bands of output rows × blocks of filters.
 
-use rayon::prelude::*;
-
 use super::convolution::{Convolution, DwGeometry};
 use super::epilogue::Epilogue;
 #[cfg(target_arch = "x86_64")]
 use super::util::fma_block_avx512;
-use super::util::{SendPtr, Simd, with_layout_scratch, with_scratch};
+use super::util::{SendPtr, Simd, run_tasks, with_scratch};
 
 /// Most input channels the path takes.
 const MAX_CHANNELS: usize = 4;
@@ -121,48 +119,35 @@ pub(crate) fn conv_few_channels(
     let chunks = (4 * threads).div_ceil(bands).clamp(1, f.div_ceil(FILTERS));
     let per_chunk = f.div_ceil(chunks).next_multiple_of(FILTERS);
     let chunks = f.div_ceil(per_chunk);
-    // The phases of every channel of one image, then slack that the last
-    // blocks may read past the end.
-    with_layout_scratch(c * channel_len + geo.wq * BAND_ROWS + BLOCK, |phases| {
-        phases[c * channel_len..].fill(0.0);
-        for b in 0..n {
-            for ci in 0..c {
-                let xp = &x[(b * c + ci) * isp..(b * c + ci + 1) * isp];
-                geo.fill_phases(xp, &mut phases[ci * channel_len..(ci + 1) * channel_len]);
-            }
-            let yp = SendPtr(y[b * f * osp..].as_mut_ptr());
-            let band = |t: usize| {
-                let (band, chunk) = (t / chunks, t % chunks);
-                let task = Band {
-                    geo: &geo,
-                    offsets: &offsets,
-                    phases: &*phases,
-                    w,
-                    f0: chunk * per_chunk,
-                    f1: ((chunk + 1) * per_chunk).min(f),
-                    epi,
-                    r0: band * BAND_ROWS,
-                    r1: ((band + 1) * BAND_ROWS).min(geo.oh),
-                    y0: b * f * osp,
-                };
-                with_scratch(task.acc_len() * (task.f1 - task.f0), |acc| match simd {
-                    // SAFETY: `Simd::detect` saw the features on this CPU; the
-                    // band writes only its own rows of each output plane.
-                    #[cfg(target_arch = "x86_64")]
-                    Simd::Avx512 => unsafe { band_avx512(&task, acc, yp) },
-                    // SAFETY: as above.
-                    #[cfg(target_arch = "x86_64")]
-                    Simd::Avx2 => unsafe { band_avx2(&task, acc, yp) },
-                    // SAFETY: the band's rows, as above.
-                    _ => unsafe { task.run::<BASELINE>(acc, yp) },
-                });
+    // Slack that the last blocks may read past the last phase.
+    geo.for_each_image_phases(x, n, c, geo.wq * BAND_ROWS + BLOCK, |b, phases| {
+        let yp = SendPtr(y[b * f * osp..].as_mut_ptr());
+        run_tasks(bands * chunks, |t: usize| {
+            let (band, chunk) = (t / chunks, t % chunks);
+            let task = Band {
+                geo: &geo,
+                offsets: &offsets,
+                phases,
+                w,
+                f0: chunk * per_chunk,
+                f1: ((chunk + 1) * per_chunk).min(f),
+                epi,
+                r0: band * BAND_ROWS,
+                r1: ((band + 1) * BAND_ROWS).min(geo.oh),
+                y0: b * f * osp,
             };
-            if threads > 1 && bands * chunks > 1 {
-                (0..bands * chunks).into_par_iter().for_each(band);
-            } else {
-                (0..bands * chunks).for_each(band);
-            }
-        }
+            with_scratch(task.acc_len() * (task.f1 - task.f0), |acc| match simd {
+                // SAFETY: `Simd::detect` saw the features on this CPU; the
+                // band writes only its own rows of each output plane.
+                #[cfg(target_arch = "x86_64")]
+                Simd::Avx512 => unsafe { band_avx512(&task, acc, yp) },
+                // SAFETY: as above.
+                #[cfg(target_arch = "x86_64")]
+                Simd::Avx2 => unsafe { band_avx2(&task, acc, yp) },
+                // SAFETY: the band's rows, as above.
+                _ => unsafe { task.run::<BASELINE>(acc, yp) },
+            });
+        });
     });
 }
 

@@ -18,11 +18,9 @@
 //! bands of output positions × chunks of panels; each ends by transposing
 //! its sums (position-major) into the output planes through the epilogue.
 
-use rayon::prelude::*;
-
 use super::convolution::{Convolution, DwGeometry};
 use super::epilogue::Epilogue;
-use super::util::{SendPtr, Simd, with_layout_scratch, with_scratch};
+use super::util::{SendPtr, Simd, run_tasks, with_scratch};
 
 /// Output positions per register block.
 const POSITIONS: usize = 7;
@@ -47,6 +45,9 @@ const SMALL_WEIGHTS: usize = 1 << 20;
 
 /// Most output positions per band when the weights are larger.
 const MAX_BAND_POSITIONS: usize = 64 * POSITIONS;
+
+// A task's block table holds the longest band.
+const _: () = assert!(BAND_POSITIONS <= MAX_BAND_POSITIONS);
 
 /// Tasks per thread with weights of at most [`SMALL_WEIGHTS`].
 const TASKS_PER_THREAD: usize = 4;
@@ -225,56 +226,36 @@ pub(crate) fn conv_filter_lanes(
     let chunks = panels.len().div_ceil(per_chunk);
     let tasks = bands * chunks;
     let y0 = SendPtr(y.as_mut_ptr());
-    with_layout_scratch(c * channel_len, |phases| {
-        for b in 0..n {
-            let xb = &x[b * c * isp..(b + 1) * c * isp];
-            let fill = |(ci, dst): (usize, &mut [f32])| {
-                geo.fill_phases(&xb[ci * isp..(ci + 1) * isp], dst);
+    geo.for_each_image_phases(x, n, c, 0, |b, phases| {
+        let yp = SendPtr(y0.get().wrapping_add(b * f * osp));
+        run_tasks(tasks, |t: usize| {
+            let (bi, ci) = (t / chunks, t % chunks);
+            let task = Task {
+                geo: &geo,
+                taps: &taps,
+                channels: c,
+                chunk,
+                channel_len,
+                src: phases,
+                w: packed,
+                panels: &panels[ci * per_chunk..((ci + 1) * per_chunk).min(panels.len())],
+                filters: f,
+                m0: bi * band,
+                m1: ((bi + 1) * band).min(osp),
+                epi,
+                y0: b * f * osp,
             };
-            if threads > 1 && c * channel_len >= 1 << 15 {
-                phases
-                    .par_chunks_mut(channel_len)
-                    .enumerate()
-                    .for_each(fill);
-            } else {
-                phases.chunks_mut(channel_len).enumerate().for_each(fill);
-            }
-            let phases = &*phases;
-            let yp = SendPtr(y0.get().wrapping_add(b * f * osp));
-            let task = |t: usize| {
-                let (bi, ci) = (t / chunks, t % chunks);
-                let task = Task {
-                    geo: &geo,
-                    taps: &taps,
-                    channels: c,
-                    chunk,
-                    channel_len,
-                    src: phases,
-                    w: packed,
-                    panels: &panels[ci * per_chunk..((ci + 1) * per_chunk).min(panels.len())],
-                    filters: f,
-                    m0: bi * band,
-                    m1: ((bi + 1) * band).min(osp),
-                    epi,
-                    y0: b * f * osp,
-                };
-                with_scratch(band * MAX_VECTORS * LANES, |acc| {
-                    // SAFETY: `applies` saw AVX-512F on this CPU; the task
-                    // writes only positions m0..m1 of its panels' filters.
-                    #[cfg(target_arch = "x86_64")]
-                    unsafe {
-                        task_avx512(&task, acc, yp)
-                    }
-                    #[cfg(not(target_arch = "x86_64"))]
-                    unreachable!("conv_filter_lanes needs AVX-512 ({acc:p}, {:p})", yp.get())
-                });
-            };
-            if threads > 1 && tasks > 1 {
-                (0..tasks).into_par_iter().for_each(task);
-            } else {
-                (0..tasks).for_each(task);
-            }
-        }
+            with_scratch(band * MAX_VECTORS * LANES, |acc| {
+                // SAFETY: `applies` saw AVX-512F on this CPU; the task
+                // writes only positions m0..m1 of its panels' filters.
+                #[cfg(target_arch = "x86_64")]
+                unsafe {
+                    task_avx512(&task, acc, yp)
+                }
+                #[cfg(not(target_arch = "x86_64"))]
+                unreachable!("conv_filter_lanes needs AVX-512 ({acc:p}, {:p})", yp.get())
+            });
+        });
     });
 }
 
@@ -324,6 +305,21 @@ impl Task<'_> {
                 && acc.len() >= len.next_multiple_of(POSITIONS) * MAX_VECTORS * LANES,
             "conv_filter_lanes: task out of bounds"
         );
+        // Each block's input offsets (r·wq + q per position; a short last
+        // block repeats its last position), the same for every panel and
+        // depth chunk.
+        let mut blocks = [[0usize; POSITIONS]; MAX_BAND_POSITIONS / POSITIONS];
+        assert!(
+            len <= MAX_BAND_POSITIONS,
+            "conv_filter_lanes: band longer than its block table"
+        );
+        for (k, offs) in blocks.iter_mut().take(len.div_ceil(POSITIONS)).enumerate() {
+            let m = self.m0 + k * POSITIONS;
+            for (i, o) in offs.iter_mut().enumerate() {
+                let p = m + i.min(self.m1 - m - 1);
+                *o = (p / g.ow) * g.wq + p % g.ow;
+            }
+        }
         for panel in self.panels {
             let width = panel.vectors * LANES;
             assert!(
@@ -333,13 +329,8 @@ impl Task<'_> {
             for c0 in (0..self.channels).step_by(self.chunk) {
                 let c1 = (c0 + self.chunk).min(self.channels);
                 let w = self.w[panel.start + c0 * self.taps.len() * width..].as_ptr();
-                for m in (self.m0..self.m1).step_by(POSITIONS) {
+                for (m, offs) in (self.m0..self.m1).step_by(POSITIONS).zip(&blocks) {
                     let np = (self.m1 - m).min(POSITIONS);
-                    let mut offs = [0usize; POSITIONS];
-                    for (i, o) in offs.iter_mut().enumerate() {
-                        let p = m + i.min(np - 1);
-                        *o = (p / g.ow) * g.wq + p % g.ow;
-                    }
                     let sums = acc[(m - self.m0) * width..].as_mut_ptr();
                     // SAFETY: every read is of channel c < channels at a
                     // tap offset plus a position offset ≤ last_read
@@ -351,7 +342,7 @@ impl Task<'_> {
                             np,
                             panel.vectors,
                             self.src.as_ptr(),
-                            &offs,
+                            offs,
                             self.taps,
                             c0..c1,
                             self.channel_len,

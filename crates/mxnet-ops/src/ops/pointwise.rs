@@ -14,11 +14,9 @@
 //! At batch 1 on small maps this replaces a GEMM call that packed the whole
 //! input once per block of filters.
 
-use rayon::prelude::*;
-
 use super::convolution::Convolution;
 use super::epilogue::Epilogue;
-use super::util::{SendPtr, Simd, fma_block_avx512};
+use super::util::{SendPtr, Simd, fma_block_avx512, run_tasks};
 
 /// Pixels per register block (four AVX-512 vectors).
 const BLOCK: usize = 64;
@@ -130,12 +128,7 @@ pub(crate) fn conv_pointwise(
         // filters f0..f1 × pixels p0..p1 of image b, inside `y` (asserted).
         unsafe { run_avx512(xb, sp, c, &rows, w, epi, yp, b * f * sp, p0, p1, f0, f1) };
     };
-    let tasks = n * pixel_tasks * filter_tasks;
-    if threads > 1 && tasks > 1 {
-        (0..tasks).into_par_iter().for_each(task);
-    } else {
-        (0..tasks).for_each(task);
-    }
+    run_tasks(n * pixel_tasks * filter_tasks, task);
 }
 
 /// Filters `f0..f1` over pixels `p0..p1` of one image `x` (C × sp, channel

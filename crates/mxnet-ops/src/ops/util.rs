@@ -193,6 +193,17 @@ fn with_buffer<R>(
     })
 }
 
+/// Runs `task(0..tasks)`, in parallel on the current pool when it has more
+/// than one thread and there is more than one task, else in order here.
+pub(crate) fn run_tasks(tasks: usize, task: impl Fn(usize) + Sync + Send) {
+    use rayon::prelude::*;
+    if rayon::current_num_threads() > 1 && tasks > 1 {
+        (0..tasks).into_par_iter().for_each(task);
+    } else {
+        (0..tasks).for_each(task);
+    }
+}
+
 /// Runs `f` with a scratch buffer of `len` values (contents unspecified),
 /// reused across calls on this thread so large temporaries (im2col columns)
 /// are not allocated and page-faulted on every call. Falls back to a fresh
