@@ -155,8 +155,8 @@ struct PoolRows {
     kw: usize,
     sh: usize,
     ph: usize,
-    /// Per output vector of a row: its first output column.
-    vectors: Vec<usize>,
+    /// Output vectors per row (vector `v` starts at output column 16v).
+    vectors: usize,
     /// Per vector and window column: (first input column, masks of the
     /// one or two loads).
     reads: Vec<(isize, u16, u16)>,
@@ -196,10 +196,10 @@ impl PoolRows {
             kw,
             sh,
             ph,
-            vectors: (0..ow).step_by(16).collect(),
+            vectors: ow.div_ceil(16),
             reads: Vec::new(),
         };
-        for &c0 in &rows.vectors {
+        for c0 in (0..ow).step_by(16) {
             let outputs = (ow - c0).min(16) as isize;
             for j in 0..kw {
                 let start = (sw * c0 + j) as isize - pw as isize;
@@ -231,8 +231,8 @@ impl PoolRows {
         );
         for r in 0..self.oh {
             let mut v0 = 0;
-            while v0 < self.vectors.len() {
-                let n = (self.vectors.len() - v0).min(POOL_VECTORS);
+            while v0 < self.vectors {
+                let n = (self.vectors - v0).min(POOL_VECTORS);
                 // SAFETY: AVX-512F (this function's contract); the buffers
                 // hold the plane (asserted).
                 unsafe {
@@ -301,7 +301,7 @@ impl PoolRows {
             }
         }
         for (v, &a) in acc.iter().enumerate() {
-            let c0 = self.vectors[v0 + v];
+            let c0 = 16 * (v0 + v);
             let first = r * self.ow + c0;
             let lanes = (self.ow - c0).min(16) as u32;
             let mask = ((1u32 << lanes) - 1) as __mmask16;
