@@ -310,16 +310,15 @@ impl Task<'_> {
                 // SAFETY: rows r0..r1 of filter fi's plane, owned by this
                 // task.
                 let rows = unsafe { std::slice::from_raw_parts_mut(y.get().add(off), len) };
-                rows.copy_from_slice(acc_f);
-                self.epi.apply_inline(fi, rows, self.y0 + off);
+                self.epi.apply_from_inline(fi, acc_f, rows, self.y0 + off);
                 continue;
             }
             for r in self.r0..self.r1 {
                 let off = fi * osp + r * ow;
                 // SAFETY: row r of filter fi's plane, owned by this task.
                 let row = unsafe { std::slice::from_raw_parts_mut(y.get().add(off), ow) };
-                row.copy_from_slice(&acc_f[(r - self.r0) * g.wq..][..ow]);
-                self.epi.apply_inline(fi, row, self.y0 + off);
+                let src = &acc_f[(r - self.r0) * g.wq..][..ow];
+                self.epi.apply_from_inline(fi, src, row, self.y0 + off);
             }
         }
     }

@@ -109,6 +109,32 @@ impl<'a> Epilogue<'a> {
         }
     }
 
+    /// `dst = ` the epilogue of `src` (values of channel `c`, equal
+    /// lengths) in one pass, inlined into the caller: for kernels that sum
+    /// into a scratch buffer, so the output is written once and never read
+    /// back (a copy followed by [`Epilogue::apply_inline`] reads each
+    /// freshly written output line again, and on a cold output waits for it
+    /// to arrive from memory). `offset` is the position of `dst[0]` in the
+    /// whole output.
+    #[inline(always)]
+    pub(crate) fn apply_from_inline(&self, c: usize, src: &[f32], dst: &mut [f32], offset: usize) {
+        let src = &src[..dst.len()];
+        let s = self.scale.map(|s| s[c]);
+        let t = self.shift.map_or(0.0, |t| t[c]);
+        let r = self.residual.map(|r| &r[offset..offset + dst.len()]);
+        match self.post {
+            Post::Identity => {
+                if s.is_none() && r.is_none() && self.shift.is_none() {
+                    dst.copy_from_slice(src);
+                    return;
+                }
+                run_from(src, dst, s, t, r, |v| v)
+            }
+            Post::Relu => run_from(src, dst, s, t, r, |v| Post::Relu.apply(v)),
+            Post::Clip(lo, hi) => run_from(src, dst, s, t, r, move |v| Post::Clip(lo, hi).apply(v)),
+        }
+    }
+
     /// Applies the epilogue to a row-major (rows × channels) matrix whose
     /// channels are its columns (a dense layer's output); `row0` is the
     /// index of the first row of `y` in the whole output.
@@ -188,6 +214,40 @@ fn run(y: &mut [f32], s: Option<f32>, t: f32, r: Option<&[f32]>, f: impl Fn(f32)
     }
 }
 
+/// [`run`] from `src` into `dst`.
+#[inline(always)]
+fn run_from(
+    src: &[f32],
+    dst: &mut [f32],
+    s: Option<f32>,
+    t: f32,
+    r: Option<&[f32]>,
+    f: impl Fn(f32) -> f32,
+) {
+    match (s, r) {
+        (None, None) => {
+            for (v, &x) in dst.iter_mut().zip(src) {
+                *v = f(x + t);
+            }
+        }
+        (Some(s), None) => {
+            for (v, &x) in dst.iter_mut().zip(src) {
+                *v = f(x * s + t);
+            }
+        }
+        (None, Some(r)) => {
+            for ((v, &x), &r) in dst.iter_mut().zip(src).zip(r) {
+                *v = f(x + t + r);
+            }
+        }
+        (Some(s), Some(r)) => {
+            for ((v, &x), &r) in dst.iter_mut().zip(src).zip(r) {
+                *v = f(x * s + t + r);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -219,5 +279,41 @@ mod tests {
         let mut m = [1.0, 1.0, 2.0, 2.0];
         e.apply_columns(&mut m, 2, 0);
         assert_eq!(m, [3.5, 2.5, 0.0, 5.0]);
+    }
+
+    /// The one-pass form writes exactly what a copy followed by the
+    /// in-place epilogue writes, for every combination of parts.
+    #[test]
+    fn applying_from_a_buffer_matches_copy_then_apply() {
+        let scale = [2.0, -3.0];
+        let shift = [1.0, -1.0];
+        let res: Vec<f32> = (0..40).map(|i| (i as f32 * 0.7).sin()).collect();
+        let mut src: Vec<f32> = (0..17).map(|i| (i as f32 * 1.3).cos() * 4.0).collect();
+        src[3] = -0.0;
+        for post in [Post::Identity, Post::Relu, Post::Clip(-0.5, 2.0)] {
+            for (sc, sh, r) in [
+                (false, false, false),
+                (true, false, false),
+                (false, true, true),
+                (true, true, true),
+            ] {
+                let e = Epilogue {
+                    scale: sc.then_some(&scale[..]),
+                    shift: sh.then_some(&shift[..]),
+                    residual: r.then_some(&res[..]),
+                    post,
+                };
+                let mut want = src.clone();
+                e.apply_inline(1, &mut want, 5);
+                let mut got = vec![f32::NAN; src.len()];
+                e.apply_from_inline(1, &src, &mut got, 5);
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(
+                    bits(&got),
+                    bits(&want),
+                    "{post:?} scale {sc} shift {sh} residual {r}"
+                );
+            }
+        }
     }
 }

@@ -209,8 +209,8 @@ impl Band<'_> {
                 let off = fi * osp + r * ow;
                 // SAFETY: row r of filter fi's plane, owned by this task.
                 let row = unsafe { std::slice::from_raw_parts_mut(y.get().add(off), ow) };
-                row.copy_from_slice(&acc[(fi - self.f0) * len + (r - self.r0) * g.wq..][..ow]);
-                self.epi.apply_inline(fi, row, self.y0 + off);
+                let src = &acc[(fi - self.f0) * len + (r - self.r0) * g.wq..][..ow];
+                self.epi.apply_from_inline(fi, src, row, self.y0 + off);
             }
         }
     }
