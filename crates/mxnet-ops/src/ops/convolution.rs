@@ -531,25 +531,58 @@ impl DwGeometry {
         slack: usize,
         mut f: impl FnMut(usize, &[f32]),
     ) {
+        let parallel = rayon::current_num_threads() > 1 && c * self.phases_len() >= 1 << 15;
+        for b in 0..n {
+            self.with_image_phases(x, b, c, slack, parallel, |phases| f(b, phases));
+        }
+    }
+
+    /// [`DwGeometry::for_each_image_phases`] with the images in parallel,
+    /// each filled and passed to `f` on one thread of the pool (its own
+    /// layout scratch): for batches of small maps, where one image's work
+    /// is too little to split over the threads.
+    pub(crate) fn for_each_image_phases_par(
+        &self,
+        x: &[f32],
+        n: usize,
+        c: usize,
+        slack: usize,
+        f: impl Fn(usize, &[f32]) + Sync + Send,
+    ) {
+        run_tasks(n, |b| {
+            self.with_image_phases(x, b, c, slack, false, |phases| f(b, phases))
+        });
+    }
+
+    /// Runs `f` on image `b`'s padded phases (see
+    /// [`DwGeometry::for_each_image_phases`]) in this thread's layout
+    /// scratch, its channels filled in parallel if `parallel`.
+    fn with_image_phases(
+        &self,
+        x: &[f32],
+        b: usize,
+        c: usize,
+        slack: usize,
+        parallel: bool,
+        f: impl FnOnce(&[f32]),
+    ) {
         let (isp, channel_len) = (self.ih * self.iw, self.phases_len());
         with_layout_scratch(c * channel_len + slack, |phases| {
             phases[c * channel_len..].fill(0.0);
-            for b in 0..n {
-                let xb = &x[b * c * isp..(b + 1) * c * isp];
-                let fill = |(ci, dst): (usize, &mut [f32])| {
-                    self.fill_phases(&xb[ci * isp..(ci + 1) * isp], dst);
-                };
-                let planes = &mut phases[..c * channel_len];
-                if rayon::current_num_threads() > 1 && c * channel_len >= 1 << 15 {
-                    planes
-                        .par_chunks_mut(channel_len)
-                        .enumerate()
-                        .for_each(fill);
-                } else {
-                    planes.chunks_mut(channel_len).enumerate().for_each(fill);
-                }
-                f(b, &*phases);
+            let xb = &x[b * c * isp..(b + 1) * c * isp];
+            let fill = |(ci, dst): (usize, &mut [f32])| {
+                self.fill_phases(&xb[ci * isp..(ci + 1) * isp], dst);
+            };
+            let planes = &mut phases[..c * channel_len];
+            if parallel {
+                planes
+                    .par_chunks_mut(channel_len)
+                    .enumerate()
+                    .for_each(fill);
+            } else {
+                planes.chunks_mut(channel_len).enumerate().for_each(fill);
             }
+            f(&*phases);
         });
     }
 

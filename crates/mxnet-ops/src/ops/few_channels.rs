@@ -30,7 +30,9 @@ const BLOCK: usize = 64;
 /// Filters per register block.
 const FILTERS: usize = 4;
 
-/// Output rows per task.
+/// Output rows per task, at least: on maps whose phase rows are at most 16
+/// wide, as many rows as one register block holds (7 × 7 maps: one block
+/// of 61 positions, 49 of them outputs, not two of 36 and 27).
 const BAND_ROWS: usize = 4;
 
 /// Largest output map (pixels) taken whatever the channels, the most
@@ -112,43 +114,62 @@ pub(crate) fn conv_few_channels(
         "conv_few_channels: buffers smaller than their shapes"
     );
     let simd = Simd::detect();
-    let bands = geo.oh.div_ceil(BAND_ROWS);
-    // Few bands (small maps): blocks of filters as separate tasks too, at
-    // least four tasks per thread.
+    let band_rows = BAND_ROWS.max(BLOCK / geo.wq);
+    let bands = geo.oh.div_ceil(band_rows);
     let threads = rayon::current_num_threads();
-    let chunks = (4 * threads).div_ceil(bands).clamp(1, f.div_ceil(FILTERS));
+    // Small maps in a batch that splits evenly: whole images per thread,
+    // all of an image's bands and filters in order.
+    let per_image = osp <= SMALL_MAP && threads > 1 && n >= threads && n % threads == 0;
+    // Else few bands (small maps): blocks of filters as separate tasks
+    // too, at least four tasks per thread.
+    let chunks = if per_image {
+        1
+    } else {
+        (4 * threads).div_ceil(bands).clamp(1, f.div_ceil(FILTERS))
+    };
     let per_chunk = f.div_ceil(chunks).next_multiple_of(FILTERS);
     let chunks = f.div_ceil(per_chunk);
-    // Slack that the last blocks may read past the last phase.
-    geo.for_each_image_phases(x, n, c, geo.wq * BAND_ROWS + BLOCK, |b, phases| {
-        let yp = SendPtr(y[b * f * osp..].as_mut_ptr());
-        run_tasks(bands * chunks, |t: usize| {
-            let (band, chunk) = (t / chunks, t % chunks);
-            let task = Band {
-                geo: &geo,
-                offsets: &offsets,
-                phases,
-                w,
-                f0: chunk * per_chunk,
-                f1: ((chunk + 1) * per_chunk).min(f),
-                epi,
-                r0: band * BAND_ROWS,
-                r1: ((band + 1) * BAND_ROWS).min(geo.oh),
-                y0: b * f * osp,
-            };
-            with_scratch(task.acc_len() * (task.f1 - task.f0), |acc| match simd {
-                // SAFETY: `Simd::detect` saw the features on this CPU; the
-                // band writes only its own rows of each output plane.
-                #[cfg(target_arch = "x86_64")]
-                Simd::Avx512 => unsafe { band_avx512(&task, acc, yp) },
-                // SAFETY: as above.
-                #[cfg(target_arch = "x86_64")]
-                Simd::Avx2 => unsafe { band_avx2(&task, acc, yp) },
-                // SAFETY: the band's rows, as above.
-                _ => unsafe { task.run::<BASELINE>(acc, yp) },
-            });
+    let yp = SendPtr(y.as_mut_ptr());
+    // Task t (a band of rows × a block of filters) of image b.
+    let task = |b: usize, phases: &[f32], t: usize| {
+        let (band, chunk) = (t / chunks, t % chunks);
+        let task = Band {
+            geo: &geo,
+            offsets: &offsets,
+            phases,
+            w,
+            f0: chunk * per_chunk,
+            f1: ((chunk + 1) * per_chunk).min(f),
+            epi,
+            r0: band * band_rows,
+            r1: ((band + 1) * band_rows).min(geo.oh),
+            y0: b * f * osp,
+        };
+        // SAFETY: image b's output starts at y0 inside `y` (asserted).
+        let yb = SendPtr(unsafe { yp.get().add(task.y0) });
+        with_scratch(task.acc_len() * (task.f1 - task.f0), |acc| match simd {
+            // SAFETY: `Simd::detect` saw the features on this CPU; the
+            // band writes only its own rows of each output plane.
+            #[cfg(target_arch = "x86_64")]
+            Simd::Avx512 => unsafe { band_avx512(&task, acc, yb) },
+            // SAFETY: as above.
+            #[cfg(target_arch = "x86_64")]
+            Simd::Avx2 => unsafe { band_avx2(&task, acc, yb) },
+            // SAFETY: the band's rows, as above.
+            _ => unsafe { task.run::<BASELINE>(acc, yb) },
         });
-    });
+    };
+    // Slack that the last blocks may read past the last phase.
+    let slack = geo.wq * band_rows + BLOCK;
+    if per_image {
+        geo.for_each_image_phases_par(x, n, c, slack, |b, phases| {
+            (0..bands * chunks).for_each(|t| task(b, phases, t));
+        });
+    } else {
+        geo.for_each_image_phases(x, n, c, slack, |b, phases| {
+            run_tasks(bands * chunks, |t| task(b, phases, t));
+        });
+    }
 }
 
 /// Instruction sets [`Band::run`] is compiled for: no FMA, FMA (AVX2), and
@@ -308,8 +329,24 @@ mod tests {
             let conv = square_conv(k, s, d, p, f, 1);
             let xs = [2, c, h, wd];
             assert!(applies(&conv, &xs));
-            let what = format!("{c}→{f} k{k} s{s} d{d} p{p} on {h}×{wd}");
-            check_against_gemm_path(&conv, &xs, Post::Clip(-3.0, 6.0), &what, conv_few_channels);
+            // One thread: bands of every image in turn; two: small maps of
+            // the batch of two as whole images per thread.
+            for threads in [1, 2] {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap();
+                let what = format!("{c}→{f} k{k} s{s} d{d} p{p} on {h}×{wd}, {threads} threads");
+                pool.install(|| {
+                    check_against_gemm_path(
+                        &conv,
+                        &xs,
+                        Post::Clip(-3.0, 6.0),
+                        &what,
+                        conv_few_channels,
+                    )
+                });
+            }
         }
     }
 
