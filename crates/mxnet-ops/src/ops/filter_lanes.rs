@@ -126,12 +126,9 @@ pub(crate) fn pack_filters(w: &[f32], filters: usize, depth: usize) -> Vec<f32> 
 /// ones on 17 × 17 maps 0.82×; and stride-1 windows over at most 64
 /// channels, with a depth below 576 or on maps up to 28 columns wide, where
 /// the blocked kernel's blocks are short: squeezenet's 3×3 expand layers
-/// (16–64 channels on 54 × 54 and 27 × 27 maps) 0.78–0.91× at batch 8;
-/// and in batches, where the images run in parallel (whole images per
-/// thread), 8 × 8 maps: inception's 1×3 and 3×1 layers (384 channels)
-/// 0.81× at batch 8 (1.03× at batch 1, so not there).
+/// (16–64 channels on 54 × 54 and 27 × 27 maps) 0.78–0.91× at batch 8.
 /// Elsewhere it was not faster: even (14 × 14 with 256 filters), slower
-/// on 8 × 8 maps of a single image (1.03–1.10×), with 48 channels and a 5×5 window on 35 ×
+/// on 8 × 8 maps (1.07–1.10×), with 48 channels and a 5×5 window on 35 ×
 /// 35 (1.1–1.2×), at stride 2 in inception (1.14–1.3×; 0.81–0.87× against
 /// the GEMM in resnet-18), and with 64 channels on 56 × 56 maps, whose
 /// 58-wide rows waste only 3 % (1.07–1.19×).
@@ -216,9 +213,16 @@ pub(crate) fn conv_filter_lanes(
     let channel_len = geo.phases_len();
     let chunk = (CHUNK_BYTES / (taps.len() * MAX_VECTORS * LANES * 4)).clamp(1, c);
     let pool = rayon::current_num_threads();
-    // A batch of small maps that splits evenly over the threads: whole
-    // images per thread, each split into tasks as for one thread.
-    let per_image = osp <= PER_IMAGE_POSITIONS && pool > 1 && n >= pool && n % pool == 0;
+    // A batch of small maps with small weights that splits evenly over the
+    // threads: whole images per thread, each split into tasks as for one
+    // thread (with large weights every thread would read all of them for
+    // every image: resnet-18's 512-channel 3×3 on 7 × 7, 9.4 MB, was 1.24×
+    // slower so at batch 8).
+    let per_image = osp <= PER_IMAGE_POSITIONS
+        && packed_len(f, depth) * 4 <= PER_IMAGE_WEIGHTS
+        && pool > 1
+        && n >= pool
+        && n % pool == 0;
     let threads = if per_image { 1 } else { pool };
     // Weights that fit in L2 are shared by many small bands (each thread
     // keeps them); larger ones are split between tasks over as few bands
@@ -234,51 +238,80 @@ pub(crate) fn conv_filter_lanes(
     let per_chunk = panels.len().div_ceil(chunks);
     let chunks = panels.len().div_ceil(per_chunk);
     let tasks = bands * chunks;
-    let y0 = SendPtr(y.as_mut_ptr());
-    // Task t (a band of positions × a chunk of panels) of image b.
-    let task = |b: usize, phases: &[f32], t: usize| {
-        let yp = SendPtr(y0.get().wrapping_add(b * f * osp));
-        let (bi, ci) = (t / chunks, t % chunks);
-        let task = Task {
-            geo: &geo,
-            taps: &taps,
-            channels: c,
-            chunk,
-            channel_len,
-            src: phases,
-            w: packed,
-            panels: &panels[ci * per_chunk..((ci + 1) * per_chunk).min(panels.len())],
-            filters: f,
-            m0: bi * band,
-            m1: ((bi + 1) * band).min(osp),
-            epi,
-            y0: b * f * osp,
-        };
-        with_scratch(band * MAX_VECTORS * LANES, |acc| {
-            // SAFETY: `applies` saw AVX-512F on this CPU; the task writes
-            // only positions m0..m1 of its panels' filters of image b.
-            #[cfg(target_arch = "x86_64")]
-            unsafe {
-                task_avx512(&task, acc, yp)
-            }
-            #[cfg(not(target_arch = "x86_64"))]
-            unreachable!("conv_filter_lanes needs AVX-512 ({acc:p}, {:p})", yp.get())
-        });
-    };
     if per_image {
+        let y0 = SendPtr(y.as_mut_ptr());
         geo.for_each_image_phases_par(x, n, c, 0, |b, phases| {
-            (0..tasks).for_each(|t| task(b, phases, t));
+            let yp = SendPtr(y0.get().wrapping_add(b * f * osp));
+            with_scratch(band * MAX_VECTORS * LANES, |acc| {
+                for t in 0..tasks {
+                    let (bi, ci) = (t / chunks, t % chunks);
+                    let task = Task {
+                        geo: &geo,
+                        taps: &taps,
+                        channels: c,
+                        chunk,
+                        channel_len,
+                        src: phases,
+                        w: packed,
+                        panels: &panels[ci * per_chunk..((ci + 1) * per_chunk).min(panels.len())],
+                        filters: f,
+                        m0: bi * band,
+                        m1: ((bi + 1) * band).min(osp),
+                        epi,
+                        y0: b * f * osp,
+                    };
+                    // SAFETY: as below; this thread owns image b.
+                    #[cfg(target_arch = "x86_64")]
+                    unsafe {
+                        task_avx512(&task, acc, yp)
+                    }
+                    #[cfg(not(target_arch = "x86_64"))]
+                    unreachable!("conv_filter_lanes needs AVX-512 ({acc:p}, {:p})", yp.get())
+                }
+            });
         });
-    } else {
-        geo.for_each_image_phases(x, n, c, 0, |b, phases| {
-            run_tasks(tasks, |t| task(b, phases, t));
-        });
+        return;
     }
+    let y0 = SendPtr(y.as_mut_ptr());
+    geo.for_each_image_phases(x, n, c, 0, |b, phases| {
+        let yp = SendPtr(y0.get().wrapping_add(b * f * osp));
+        run_tasks(tasks, |t: usize| {
+            let (bi, ci) = (t / chunks, t % chunks);
+            let task = Task {
+                geo: &geo,
+                taps: &taps,
+                channels: c,
+                chunk,
+                channel_len,
+                src: phases,
+                w: packed,
+                panels: &panels[ci * per_chunk..((ci + 1) * per_chunk).min(panels.len())],
+                filters: f,
+                m0: bi * band,
+                m1: ((bi + 1) * band).min(osp),
+                epi,
+                y0: b * f * osp,
+            };
+            with_scratch(band * MAX_VECTORS * LANES, |acc| {
+                // SAFETY: `applies` saw AVX-512F on this CPU; the task
+                // writes only positions m0..m1 of its panels' filters.
+                #[cfg(target_arch = "x86_64")]
+                unsafe {
+                    task_avx512(&task, acc, yp)
+                }
+                #[cfg(not(target_arch = "x86_64"))]
+                unreachable!("conv_filter_lanes needs AVX-512 ({acc:p}, {:p})", yp.get())
+            });
+        });
+    });
 }
 
 /// Largest output map (positions per image) that a batch runs as whole
 /// images per thread.
-const PER_IMAGE_POSITIONS: usize = 32 * 32;
+const PER_IMAGE_POSITIONS: usize = 20 * 20;
+
+/// Most bytes of packed weights for a batch run as whole images per thread.
+const PER_IMAGE_WEIGHTS: usize = 2 << 20;
 
 /// Output positions `m0..m1` of the filters of `panels`, for one image.
 struct Task<'a> {
@@ -674,7 +707,7 @@ mod tests {
                 conv_filter_lanes(conv, xs, x, &packed, epi, ys, y);
             };
             // One thread: the images in turn; two: the batch of two as
-            // whole images per thread (maps up to 32 × 32).
+            // whole images per thread (maps up to 20 × 20).
             for threads in [1, 2] {
                 let pool = rayon::ThreadPoolBuilder::new()
                     .num_threads(threads)
