@@ -2,7 +2,7 @@
 """Benchmark mxnet-io's executor against MXNet 1.9.1 on whole models.
 
     .venv-mxnet/bin/python scripts/bench_models.py [--models resnet50_v1,lstm]
-        [--batches 1,8] [--threads 2] [--runs 20] [--warmup 3]
+        [--batches 1,8] [--threads 2] [--runs 20] [--warmup 3] [--rounds 1]
         [--workdir bench-data] [--json OUT] [--build | --no-build]
 
 Generates once (cached in WORKDIR/models/; /bench-data is gitignored), as
@@ -486,6 +486,23 @@ def mxnet_bench(prefix, inp, runs, warmup, threads, save_outputs=None):
 
 # ----------------------------------------------------------------- report
 
+def merge_rounds(results):
+    """One side's results of several rounds as one: every timed run pooled
+    (median, min, max over all), the median load time, the largest peak
+    RSS; the first error if any round failed."""
+    for r in results:
+        if 'error' in r:
+            return r
+    if len(results) == 1:
+        return results[0]
+    out = dict(results[0])
+    runs = [t for r in results for t in r['run_ms']]
+    out.update(run_ms=runs, median_ms=median(runs), min_ms=min(runs), max_ms=max(runs),
+               load_ms=median([r['load_ms'] for r in results]),
+               peak_rss_bytes=max(r['peak_rss_bytes'] for r in results), rounds=len(results))
+    return out
+
+
 def fmt(v, digits=1):
     if v is None:
         return '-'
@@ -519,6 +536,10 @@ def main():
     ap.add_argument('--threads', type=int, default=2, help='threads for both (default 2)')
     ap.add_argument('--runs', type=int, default=20, help='timed runs (default 20)')
     ap.add_argument('--warmup', type=int, default=3, help='untimed warm-up runs (default 3)')
+    ap.add_argument('--rounds', type=int, default=1,
+                    help='alternate MXNet and ours this many times per model and batch, each '
+                         'a fresh process, and pool the timed runs (default 1; the machine\'s '
+                         'slow spells then hit both sides)')
     ap.add_argument('--workdir', default=os.path.join(REPO, 'bench-data'))
     ap.add_argument('--json', metavar='OUT', help='also save every run and all medians here')
     ap.add_argument('--rtol', type=float, default=1e-3, help='--check rtol (default 1e-3)')
@@ -555,6 +576,7 @@ def main():
             ref = os.path.join(cdir, '%s-b%d-ref.npz' % (name, batch)) if check_now else None
             log('%s batch %d: MXNet ...' % (name, batch))
             m = mxnet_bench(prefix, inp, args.runs, args.warmup, threads, save_outputs=ref)
+            more_m, more_o = [], []
             if 'error' in m:
                 log('!!! %s batch %d: MXNet FAILED:\n%s' % (name, batch, m['error']))
             if check_now and 'error' not in m:
@@ -568,6 +590,12 @@ def main():
                         name, c['message']))
             log('%s batch %d: ours ...' % (name, batch))
             o = ours_bench(exe, prefix, shape, threads, args.runs, args.warmup, ours_env)
+            for rnd in range(2, args.rounds + 1):
+                log('%s batch %d: round %d of %d ...' % (name, batch, rnd, args.rounds))
+                more_m.append(mxnet_bench(prefix, inp, args.runs, args.warmup, threads))
+                more_o.append(ours_bench(exe, prefix, shape, threads, args.runs, args.warmup,
+                                         ours_env))
+            m, o = merge_rounds([m] + more_m), merge_rounds([o] + more_o)
             if 'error' in o:
                 log('!!! %s batch %d: ours FAILED:\n%s' % (name, batch, o['error']))
             total = sum(flops.values())
@@ -583,8 +611,10 @@ def main():
 
     mach = machine(exe)
     print()
-    print('mxnet-io bench_models: median of %d runs after %d warm-up, %d thread(s), batch %s' % (
-        args.runs, args.warmup, threads, ','.join(map(str, batches))))
+    print('mxnet-io bench_models: median of %d runs after %d warm-up%s, %d thread(s), batch %s' % (
+        args.runs * args.rounds, args.warmup,
+        '' if args.rounds == 1 else ' (%d alternating rounds of %d)' % (args.rounds, args.runs),
+        threads, ','.join(map(str, batches))))
     print('MXNet %s: Module API, bind(for_training=False), oneDNN-fused path '
           '(MXNET_SUBGRAPH_BACKEND=MKLDNN, MKLDNN %s), OMP_NUM_THREADS=%d, '
           'MXNET_CPU_WORKER_NTHREADS=1, ThreadedEnginePerDevice' % (
@@ -669,7 +699,7 @@ def main():
             print('    ' + msg.replace('\n', '\n    '))
 
     if args.json:
-        res = {'machine': mach, 'peak': peak, 'threads': threads, 'runs': args.runs,
+        res = {'machine': mach, 'peak': peak, 'threads': threads, 'runs': args.runs, 'rounds': args.rounds,
                'warmup': args.warmup, 'batches': batches, 'rows': rows, 'geomean_ratio': gm,
                'checks': checks,
                'unsupported_ops': {k: sorted(v) for k, v in unsupported.items()}}
