@@ -358,6 +358,24 @@ fn few_rows(
     true
 }
 
+/// Calls `$f::<R>($args)` for `R` = `$n` rows from 1 to 8 (more: 8; none:
+/// nothing), so each row count gets its own register allocation.
+macro_rules! for_row_count {
+    ($n:expr, $f:ident, $($args:expr),*) => {
+        match $n {
+            0 => {}
+            1 => $f::<1>($($args),*),
+            2 => $f::<2>($($args),*),
+            3 => $f::<3>($($args),*),
+            4 => $f::<4>($($args),*),
+            5 => $f::<5>($($args),*),
+            6 => $f::<6>($($args),*),
+            7 => $f::<7>($($args),*),
+            _ => $f::<8>($($args),*),
+        }
+    };
+}
+
 /// The dot products of up to eight rows with each of three columns (all of
 /// their length, equal): `out[i][r] = rows[r] · cols[i]`.
 #[cfg(target_arch = "x86_64")]
@@ -366,17 +384,7 @@ unsafe fn dots3_avx512(rows: &[&[f32]], cols: [&[f32]; 3]) -> [[f32; 8]; 3] {
     let mut out = [[0f32; 8]; 3];
     // SAFETY (every arm): the caller's CPU has AVX-512F and FMA.
     unsafe {
-        match rows.len() {
-            0 => {}
-            1 => dots3_n::<1>(rows, cols, &mut out),
-            2 => dots3_n::<2>(rows, cols, &mut out),
-            3 => dots3_n::<3>(rows, cols, &mut out),
-            4 => dots3_n::<4>(rows, cols, &mut out),
-            5 => dots3_n::<5>(rows, cols, &mut out),
-            6 => dots3_n::<6>(rows, cols, &mut out),
-            7 => dots3_n::<7>(rows, cols, &mut out),
-            _ => dots3_n::<8>(rows, cols, &mut out),
-        }
+        for_row_count!(rows.len(), dots3_n, rows, cols, &mut out);
     }
     out
 }
@@ -430,17 +438,7 @@ unsafe fn dots_avx512(rows: &[&[f32]], col: &[f32]) -> [f32; 8] {
     let mut out = [0f32; 8];
     // SAFETY (every arm): the caller's CPU has AVX-512F and FMA.
     unsafe {
-        match rows.len() {
-            0 => {}
-            1 => dots_n::<1>(rows, col, &mut out),
-            2 => dots_n::<2>(rows, col, &mut out),
-            3 => dots_n::<3>(rows, col, &mut out),
-            4 => dots_n::<4>(rows, col, &mut out),
-            5 => dots_n::<5>(rows, col, &mut out),
-            6 => dots_n::<6>(rows, col, &mut out),
-            7 => dots_n::<7>(rows, col, &mut out),
-            _ => dots_n::<8>(rows, col, &mut out),
-        }
+        for_row_count!(rows.len(), dots_n, rows, col, &mut out);
     }
     out
 }
