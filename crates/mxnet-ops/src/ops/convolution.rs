@@ -1492,6 +1492,26 @@ pub(crate) mod tests {
         }
     }
 
+    /// [`check_against_gemm_path`] in a pool of one thread and in one of
+    /// two, for kernels that split their work by the pool's size.
+    pub(crate) fn check_against_gemm_path_on_1_and_2_threads(
+        conv: &Convolution,
+        xs: &[usize],
+        post: Post,
+        what: &str,
+        fast: impl Fn(&Convolution, &[usize], &[f32], &[f32], &Epilogue<'_>, &[usize], &mut [f32])
+        + Sync,
+    ) {
+        for threads in [1, 2] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let what = format!("{what}, {threads} threads");
+            pool.install(|| check_against_gemm_path(conv, xs, post, &what, &fast));
+        }
+    }
+
     /// Runs `fast` (a fast path: conv, input shape, x, w, epilogue, output
     /// shape, y) and the im2col + GEMM path on the same deterministic
     /// input, weights, bias and residual with `post` fused, and asserts

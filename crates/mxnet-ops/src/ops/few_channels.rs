@@ -15,7 +15,7 @@ use super::convolution::{Convolution, DwGeometry};
 use super::epilogue::Epilogue;
 #[cfg(target_arch = "x86_64")]
 use super::util::fma_block_avx512;
-use super::util::{SendPtr, Simd, run_tasks, with_scratch};
+use super::util::{SendPtr, Simd, images_split_evenly, run_tasks, with_scratch};
 
 /// Most input channels the path takes.
 const MAX_CHANNELS: usize = 4;
@@ -119,7 +119,7 @@ pub(crate) fn conv_few_channels(
     let threads = rayon::current_num_threads();
     // Small maps in a batch that splits evenly: whole images per thread,
     // all of an image's bands and filters in order.
-    let per_image = osp <= SMALL_MAP && threads > 1 && n >= threads && n % threads == 0;
+    let per_image = osp <= SMALL_MAP && images_split_evenly(n);
     // Else few bands (small maps): blocks of filters as separate tasks
     // too, at least four tasks per thread.
     let chunks = if per_image {
@@ -305,7 +305,7 @@ unsafe fn band_avx2(t: &Band<'_>, acc: &mut [f32], y: SendPtr) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::convolution::tests::{check_against_gemm_path, square_conv};
+    use crate::ops::convolution::tests::{check_against_gemm_path_on_1_and_2_threads, square_conv};
     use crate::ops::epilogue::Post;
 
     /// Every shape the path takes, against the im2col + GEMM path (itself
@@ -331,22 +331,14 @@ mod tests {
             assert!(applies(&conv, &xs));
             // One thread: bands of every image in turn; two: small maps of
             // the batch of two as whole images per thread.
-            for threads in [1, 2] {
-                let pool = rayon::ThreadPoolBuilder::new()
-                    .num_threads(threads)
-                    .build()
-                    .unwrap();
-                let what = format!("{c}→{f} k{k} s{s} d{d} p{p} on {h}×{wd}, {threads} threads");
-                pool.install(|| {
-                    check_against_gemm_path(
-                        &conv,
-                        &xs,
-                        Post::Clip(-3.0, 6.0),
-                        &what,
-                        conv_few_channels,
-                    )
-                });
-            }
+            let what = format!("{c}→{f} k{k} s{s} d{d} p{p} on {h}×{wd}");
+            check_against_gemm_path_on_1_and_2_threads(
+                &conv,
+                &xs,
+                Post::Clip(-3.0, 6.0),
+                &what,
+                conv_few_channels,
+            );
         }
     }
 

@@ -20,7 +20,7 @@
 
 use super::convolution::{Convolution, DwGeometry};
 use super::epilogue::Epilogue;
-use super::util::{SendPtr, Simd, run_tasks, with_scratch};
+use super::util::{SendPtr, Simd, images_split_evenly, run_tasks, with_scratch};
 
 /// Output positions per register block.
 const POSITIONS: usize = 7;
@@ -212,7 +212,6 @@ pub(crate) fn conv_filter_lanes(
     }
     let channel_len = geo.phases_len();
     let chunk = (CHUNK_BYTES / (taps.len() * MAX_VECTORS * LANES * 4)).clamp(1, c);
-    let pool = rayon::current_num_threads();
     // A batch of small maps with small weights that splits evenly over the
     // threads: whole images per thread, each split into tasks as for one
     // thread (with large weights every thread would read all of them for
@@ -220,10 +219,12 @@ pub(crate) fn conv_filter_lanes(
     // slower so at batch 8).
     let per_image = osp <= PER_IMAGE_POSITIONS
         && packed_len(f, depth) * 4 <= PER_IMAGE_WEIGHTS
-        && pool > 1
-        && n >= pool
-        && n % pool == 0;
-    let threads = if per_image { 1 } else { pool };
+        && images_split_evenly(n);
+    let threads = if per_image {
+        1
+    } else {
+        rayon::current_num_threads()
+    };
     // Weights that fit in L2 are shared by many small bands (each thread
     // keeps them); larger ones are split between tasks over as few bands
     // as possible, since every band reads all the weights of its panels.
@@ -617,7 +618,7 @@ unsafe fn kernel<const P: usize, const V: usize>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::convolution::tests::{check_against_gemm_path, square_conv};
+    use crate::ops::convolution::tests::{check_against_gemm_path_on_1_and_2_threads, square_conv};
     use crate::ops::epilogue::Post;
 
     #[test]
@@ -711,16 +712,13 @@ mod tests {
             };
             // One thread: the images in turn; two: the batch of two as
             // whole images per thread (maps up to 20 × 20).
-            for threads in [1, 2] {
-                let pool = rayon::ThreadPoolBuilder::new()
-                    .num_threads(threads)
-                    .build()
-                    .unwrap();
-                let what = format!("{what}, {threads} threads");
-                pool.install(|| {
-                    check_against_gemm_path(&conv, &xs, Post::Clip(-3.0, 6.0), &what, fast)
-                });
-            }
+            check_against_gemm_path_on_1_and_2_threads(
+                &conv,
+                &xs,
+                Post::Clip(-3.0, 6.0),
+                &what,
+                fast,
+            );
         }
     }
 }

@@ -204,6 +204,15 @@ pub(crate) fn run_tasks(tasks: usize, task: impl Fn(usize) + Sync + Send) {
     }
 }
 
+/// Whether a batch of `n` images splits evenly over the current pool's
+/// threads (more than one), so that kernels whose images are too small to
+/// split can give each thread whole images
+/// ([`super::convolution::DwGeometry::for_each_image_phases_par`]).
+pub(crate) fn images_split_evenly(n: usize) -> bool {
+    let threads = rayon::current_num_threads();
+    threads > 1 && n >= threads && n.is_multiple_of(threads)
+}
+
 /// Runs `f` with a scratch buffer of `len` values (contents unspecified),
 /// reused across calls on this thread so large temporaries (im2col columns)
 /// are not allocated and page-faulted on every call. Falls back to a fresh
