@@ -18,6 +18,10 @@ NAME-symbol.json + NAME-0000.params written by Gluon's export():
     256, layout NTC) over 64 tokens -> last step -> Dense 10;
   * gru: a sequence model, 2-layer GRU (hidden 256, layout NTC) over 64 steps
     of 64-dim float inputs -> Dense 64 at every step.
+  * with --models, any other net of MXNet 1.9.1's Gluon model zoo (MORE_ZOO
+    below: alexnet, the other densenets, mobilenets and resnets, squeezenet1.1,
+    the vggs), made the same way; nets without BatchNorm get Xavier's ReLU
+    variant (He init) so their activations stay O(1).
 Inputs: images (B,3,224,224) (299 for inceptionv3), lstm (B,64) float token
 ids, gru (B,64,64).
 
@@ -29,7 +33,7 @@ For each model and batch size, each in its own process:
     MXNET_ENGINE_TYPE=ThreadedEnginePerDevice and MXNET_SUBGRAPH_BACKEND=MKLDNN
     (oneDNN-fused conv+bn+relu etc., MXNet's default and fastest CPU path);
     load = from just before load_checkpoint to the first output ready
-    (import mxnet excluded); peak RSS = getrusage(RUSAGE_SELF).ru_maxrss;
+    (import mxnet excluded); peak RSS = VmHWM (/proc/self/status);
   * ours: target/release/mxnet-io bench ... --threads THREADS --format json
     (load = process start to first output; peak RSS = VmHWM).
 Before timing, for the smallest batch, our outputs are checked against
@@ -72,6 +76,19 @@ CNNS = ['resnet18_v1', 'resnet50_v1', 'resnet50_v2', 'mobilenet1.0', 'mobilenetv
         'squeezenet1.0', 'densenet121', 'inceptionv3', 'vgg11_bn']
 RNNS = ['lstm', 'gru']
 ALL_MODELS = CNNS + RNNS
+# Every other network of MXNet 1.9.1's Gluon model zoo, for --models (not
+# in the default set): the same generator, random weights.
+MORE_ZOO = ['alexnet', 'densenet161', 'densenet169', 'densenet201',
+            'mobilenet0.25', 'mobilenet0.5', 'mobilenet0.75',
+            'mobilenetv2_0.25', 'mobilenetv2_0.5', 'mobilenetv2_0.75',
+            'resnet34_v1', 'resnet101_v1', 'resnet152_v1',
+            'resnet18_v2', 'resnet34_v2', 'resnet101_v2', 'resnet152_v2',
+            'squeezenet1.1', 'vgg11', 'vgg13', 'vgg16', 'vgg19',
+            'vgg13_bn', 'vgg16_bn', 'vgg19_bn']
+# Nets without BatchNorm: plain Xavier shrinks their ReLU activations ~2x
+# a layer (squeezenet's outputs ~1e-4); Xavier's ReLU variant (He init)
+# keeps them O(1).
+NO_BATCHNORM = ['squeezenet1.0', 'squeezenet1.1', 'alexnet', 'vgg11', 'vgg13', 'vgg16', 'vgg19']
 VOCAB, SEQ_LEN, EMBED, HIDDEN, GRU_IN = 10000, 64, 128, 256, 64
 
 
@@ -83,8 +100,12 @@ def median(xs):
     return statistics.median(xs)
 
 
+def is_cnn(name):
+    return name not in RNNS
+
+
 def input_shape(name, batch):
-    if name in CNNS:
+    if is_cnn(name):
         size = 299 if name == 'inceptionv3' else 224
         return (batch, 3, size, size)
     if name == 'lstm':
@@ -176,21 +197,19 @@ def make_model(name, prefix):
     mx.random.seed(seed)
     np.random.seed(seed)
     rng = np.random.default_rng(seed)
-    if name in CNNS:
+    if is_cnn(name):
         from mxnet.gluon.model_zoo import vision
         net = vision.get_model(name, pretrained=False)
     else:
         net = rnn_nets()[name]()
-    if name == 'squeezenet1.0':
-        # No BatchNorm to rescale: plain Xavier shrinks ReLU activations ~2x
-        # a layer (outputs ~1e-4). Xavier's ReLU variant (He init) keeps O(1).
+    if name in NO_BATCHNORM:
         init = mx.init.Xavier(rnd_type='gaussian', factor_type='in', magnitude=2)
     else:
         init = mx.init.Xavier()
     net.initialize(init, ctx=mx.cpu())
     x = mx.nd.array(random_input(name, input_shape(name, 2), seed))
     net(x).wait_to_read()          # finishes deferred initialisation
-    nbn = calibrate_batchnorm(net, x, rng) if name in CNNS else 0
+    nbn = calibrate_batchnorm(net, x, rng) if is_cnn(name) else 0
     net.hybridize(static_alloc=False)
     y = net(x)
     y.wait_to_read()
@@ -422,6 +441,22 @@ def mxnet_env(threads):
     return env
 
 
+def peak_rss_bytes():
+    """This process's peak resident set since it started (VmHWM).
+
+    Not getrusage's ru_maxrss: Linux carries the peak of the image a process
+    replaced with exec() into it, so a worker started by a parent that had
+    just generated vgg-19 reported the parent's 5.5 GB."""
+    try:
+        with open('/proc/self/status') as f:
+            for line in f:
+                if line.startswith('VmHWM:'):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def worker(argv):
     """In a fresh process (env set by the parent): time MXNet's Module path."""
     ap = argparse.ArgumentParser()
@@ -431,7 +466,7 @@ def worker(argv):
     ap.add_argument('--warmup', type=int, required=True)
     ap.add_argument('--save-outputs')
     a = ap.parse_args(argv)
-    rss_import = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    rss_import = peak_rss_bytes()
     data = mx.nd.array(np.load(a.input))
     data.wait_to_read()
     t0 = time.perf_counter()
@@ -455,7 +490,7 @@ def worker(argv):
         mod.forward(batch, is_train=False)
         mod.get_outputs()[0].wait_to_read()
         run_ms.append((time.perf_counter() - t) * 1e3)
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    rss = peak_rss_bytes()
     try:
         fused = json.loads(sym.get_backend_symbol('MKLDNN').tojson())['nodes']
         fused = sum(1 for n in fused if n['op'].startswith('_sg_mkldnn'))
@@ -531,7 +566,8 @@ def print_table(heads, table, left=(0,)):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--models', default=','.join(ALL_MODELS),
-                    help='comma-separated, from: %s (default: all)' % ','.join(ALL_MODELS))
+                    help='comma-separated, from: %s (default: these), or any other net of '
+                         'the Gluon model zoo: %s' % (','.join(ALL_MODELS), ','.join(MORE_ZOO)))
     ap.add_argument('--batches', default='1,8', help='batch sizes (default 1,8)')
     ap.add_argument('--threads', type=int, default=2, help='threads for both (default 2)')
     ap.add_argument('--runs', type=int, default=20, help='timed runs (default 20)')
@@ -551,9 +587,10 @@ def main():
     args = ap.parse_args()
 
     models = [m.strip() for m in args.models.split(',') if m.strip()]
-    bad = [m for m in models if m not in ALL_MODELS]
+    bad = [m for m in models if m not in ALL_MODELS + MORE_ZOO]
     if bad:
-        ap.error('unknown model(s) %s; choose from %s' % (','.join(bad), ','.join(ALL_MODELS)))
+        ap.error('unknown model(s) %s; choose from %s' % (
+            ','.join(bad), ','.join(ALL_MODELS + MORE_ZOO)))
     batches = sorted({int(b) for b in args.batches.split(',') if b.strip()})
     threads = args.threads
 
@@ -603,7 +640,7 @@ def main():
             pct = lambda g: 100 * g / peak['peak_gflops'] if g and peak['peak_gflops'] else None
             ratio = (o['median_ms'] / m['median_ms']
                      if 'median_ms' in o and 'median_ms' in m else None)
-            rows.append({'model': name, 'kind': 'cnn' if name in CNNS else 'rnn', 'batch': batch,
+            rows.append({'model': name, 'kind': 'cnn' if is_cnn(name) else 'rnn', 'batch': batch,
                          'shape': shape, 'flops': total, 'flops_by_op': flops,
                          'mxnet': m, 'ours': o, 'ratio': ratio,
                          'mxnet_gflops': gfs(m), 'ours_gflops': gfs(o),
