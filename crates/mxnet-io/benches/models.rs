@@ -151,12 +151,12 @@ fn bench_case(c: &mut Criterion, case: &Case) {
         }
     };
     let mut exec = Executor::new(&program, &weights, plan);
-    if let Err(e) = exec.run(&case.inputs) {
+    if let Err(e) = exec.run_borrowed(&case.inputs) {
         eprintln!("{}: {e}", case.name);
         return;
     }
     c.bench_function(&case.name, |b| {
-        b.iter(|| exec.run(&case.inputs).map(|outs| outs.len()))
+        b.iter(|| exec.run_borrowed(&case.inputs).map(|outs| outs.len()))
     });
 }
 

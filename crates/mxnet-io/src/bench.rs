@@ -107,11 +107,11 @@ pub fn bench_model(
         })
         .collect();
     let mut exec = Executor::new(&program, &weights, plan);
-    exec.run(&values).map_err(exec_err)?;
+    exec.run_borrowed(&values).map_err(exec_err)?;
     let first_output_ms = start.elapsed().as_secs_f64() * 1e3;
     let t = Instant::now();
     for _ in 0..warmup {
-        exec.run(&values).map_err(exec_err)?;
+        exec.run_borrowed(&values).map_err(exec_err)?;
     }
     let warmup_ms = t.elapsed().as_secs_f64() * 1e3;
     if let Some(by) = profile {
@@ -120,7 +120,7 @@ pub fn bench_model(
     let mut run_ms = Vec::with_capacity(runs);
     for _ in 0..runs {
         let t = Instant::now();
-        exec.run(&values).map_err(exec_err)?;
+        exec.run_borrowed(&values).map_err(exec_err)?;
         run_ms.push(t.elapsed().as_secs_f64() * 1e3);
     }
     Ok(BenchReport {

@@ -1164,8 +1164,29 @@ impl<'p, 's, 'w> Executor<'p, 's, 'w> {
     }
 
     /// One forward pass. `inputs` maps each input name of [`Plan::inputs`] to
-    /// its value, whose shape must be the bound one.
+    /// its value, whose shape must be the bound one. The outputs are copies
+    /// ([`Executor::run_borrowed`] lends them instead).
     pub fn run(&mut self, inputs: &HashMap<String, Tensor>) -> Result<Vec<Tensor>, Error> {
+        Ok(self
+            .run_borrowed(inputs)?
+            .into_iter()
+            .map(|o| Tensor {
+                dtype: o.dtype,
+                shape: o.shape.to_vec(),
+                data: o.data.into_owned(),
+            })
+            .collect())
+    }
+
+    /// [`Executor::run`] without copying the outputs: each is a view of the
+    /// executor's own buffer (or of an input or weight it passes through),
+    /// valid until the next pass. A net whose output is large (a
+    /// segmentation map, a first layer's features) then costs no
+    /// allocation, page faults or copy per pass.
+    pub fn run_borrowed<'a>(
+        &'a mut self,
+        inputs: &'a HashMap<String, Tensor>,
+    ) -> Result<Vec<OutputRef<'a>>, Error> {
         let nodes = self.program.sym.nodes();
         let mut input_vals: Vec<&Tensor> = Vec::with_capacity(self.plan.inputs.len());
         for (name, shape) in &self.plan.inputs {
@@ -1298,20 +1319,32 @@ impl<'p, 's, 'w> Executor<'p, 's, 'w> {
         for (slot, shape, dtype) in &self.plan.outputs {
             let n = numel(shape);
             let data = match slot {
-                Slot::Buffer(b) => self.buffers[*b][..n].to_vec(),
-                Slot::Weight(w) => weights[*w].data.to_vec(),
-                Slot::Input(k) => input_vals[*k].data.clone(),
-                Slot::Const(c) => self.plan.consts[*c].data.clone(),
-                Slot::Unused => vec![0.0; n],
+                Slot::Buffer(b) => Cow::Borrowed(&self.buffers[*b][..n]),
+                Slot::Weight(w) => Cow::Borrowed(&weights[*w].data[..]),
+                Slot::Input(k) => Cow::Borrowed(&input_vals[*k].data[..]),
+                Slot::Const(c) => Cow::Borrowed(&self.plan.consts[*c].data[..]),
+                Slot::Unused => Cow::Owned(vec![0.0; n]),
             };
-            results.push(Tensor {
+            results.push(OutputRef {
                 dtype: *dtype,
-                shape: shape.clone(),
+                shape,
                 data,
             });
         }
         Ok(results)
     }
+}
+
+/// One output of [`Executor::run_borrowed`], lent by the executor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutputRef<'a> {
+    /// The dtype MXNet would store for these values.
+    pub dtype: DType,
+    /// The shape; `[]` is a 0-d scalar.
+    pub shape: &'a [usize],
+    /// Row-major values, `numel(shape)` of them: borrowed, except for an
+    /// output no step writes (zeros).
+    pub data: Cow<'a, [f32]>,
 }
 
 /// The outputs of node `i` (`n`) computed now, when every input it reads

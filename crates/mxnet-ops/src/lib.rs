@@ -48,5 +48,7 @@ mod tensor;
 mod warm;
 
 pub use error::{AttrError, Error, Unsupported};
-pub use exec::{BindOptions, Binding, Executor, Plan, ProfileBy, Program, Weight, Weights};
+pub use exec::{
+    BindOptions, Binding, Executor, OutputRef, Plan, ProfileBy, Program, Weight, Weights,
+};
 pub use tensor::{Tensor, numel, shape_str};
