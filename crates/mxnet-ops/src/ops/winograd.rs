@@ -22,7 +22,7 @@ use rayon::prelude::*;
 
 use super::convolution::Convolution;
 use super::epilogue::Epilogue;
-use super::util::SendPtr;
+use super::util::{SendPtr, Simd};
 use crate::gemm::{Mat, sgemm, sgemm_seq};
 
 /// Whether `conv` over an input of `xshape` (N, C, H, W) runs here: a 2-D
@@ -97,6 +97,10 @@ pub(crate) fn transform_filters(w: &[f32], filters: usize, channels: usize) -> V
 /// transformed output): about half the L2 cache.
 const BLOCK_BYTES: usize = 1 << 20;
 
+/// Fewest tiles per block when whole images of a batch can share one:
+/// resnet's 7 × 7 maps have 16 tiles each.
+const MIN_BLOCK_TILES: usize = 64;
+
 /// The convolution of `x` (N, C, H, W) with filters transformed by
 /// [`transform_filters`] into `y` (N, F, OH, OW), then the epilogue.
 /// `conv` must satisfy [`applies`].
@@ -131,21 +135,37 @@ pub(crate) fn conv_winograd(
     };
     let rows = (BLOCK_BYTES / (64 * c.max(f) * tw)).clamp(1, th).min(share);
     let blocks_per_image = th.div_ceil(rows);
+    // Small maps in a batch: whole images per block, enough of them for
+    // GEMMs of MIN_BLOCK_TILES columns (each GEMM packs all of its U_ξ
+    // whatever the columns), as long as every thread still gets a block.
+    let images = if blocks_per_image == 1 {
+        (MIN_BLOCK_TILES / (th * tw)).clamp(1, (n / threads).max(1))
+    } else {
+        1
+    };
+    let groups = n.div_ceil(images);
     // Too few blocks to share: one at a time, each GEMM split over the pool.
-    let inner = threads > 1 && n * blocks_per_image < 2 * threads;
+    let inner = threads > 1 && groups * blocks_per_image < 2 * threads;
     let (isp, osp) = (ih * iw, oh * ow);
     let yp = SendPtr(y.as_mut_ptr());
     let geo = Geometry { ih, iw, ph, pw, tw };
+    let simd = Simd::detect();
     let block = |item: usize| {
-        let (b, blk) = (item / blocks_per_image, item % blocks_per_image);
+        let (grp, blk) = (item / blocks_per_image, item % blocks_per_image);
+        let (b0, b1) = (grp * images, ((grp + 1) * images).min(n));
         let (ty0, ty1) = (blk * rows, ((blk + 1) * rows).min(th));
-        let tiles = (ty1 - ty0) * tw;
-        let xb = &x[b * c * isp..(b + 1) * c * isp];
+        // Tiles per image, and in the block (image after image).
+        let per_image = (ty1 - ty0) * tw;
+        let tiles = (b1 - b0) * per_image;
         super::util::with_scratch(16 * (c + f) * tiles, |scratch| {
             let (v, m) = scratch.split_at_mut(16 * c * tiles);
             // V_ξ[c][t]: the transformed input of the block's tiles.
-            for (ch, plane) in xb.chunks_exact(isp).enumerate() {
-                geo.transform_input(plane, ty0, ty1, v, ch * tiles, c * tiles);
+            for b in b0..b1 {
+                let xb = &x[b * c * isp..(b + 1) * c * isp];
+                for (ch, plane) in xb.chunks_exact(isp).enumerate() {
+                    let base = ch * tiles + (b - b0) * per_image;
+                    geo.transform_input(plane, (ty0, ty1), v, (base, c * tiles), simd);
+                }
             }
             // M_ξ = U_ξ · V_ξ.
             for xi in 0..16 {
@@ -163,19 +183,23 @@ pub(crate) fn conv_winograd(
             }
             // Y = Aᵀ M A, rows 2·ty0 .. 2·ty1 of every filter's plane.
             let (r0, r1) = (2 * ty0, (2 * ty1).min(oh));
-            for fi in 0..f {
-                let off = (b * f + fi) * osp + r0 * ow;
-                // SAFETY: rows r0..r1 of plane (b, fi) belong to this block
-                // only (blocks split each image's tile rows), and lie inside
-                // `y` (asserted above).
-                let out =
-                    unsafe { std::slice::from_raw_parts_mut(yp.get().add(off), (r1 - r0) * ow) };
-                output_rows(&m[fi * tiles..], f * tiles, tiles, tw, ow, out);
-                epi.apply(fi, out, off);
+            for b in b0..b1 {
+                for fi in 0..f {
+                    let off = (b * f + fi) * osp + r0 * ow;
+                    // SAFETY: rows r0..r1 of plane (b, fi) belong to this
+                    // block only (blocks split the images and each image's
+                    // tile rows), and lie inside `y` (asserted above).
+                    let out = unsafe {
+                        std::slice::from_raw_parts_mut(yp.get().add(off), (r1 - r0) * ow)
+                    };
+                    let mb = &m[fi * tiles + (b - b0) * per_image..];
+                    output_rows(mb, f * tiles, per_image, tw, ow, out);
+                    epi.apply(fi, out, off);
+                }
             }
         });
     };
-    let items = n * blocks_per_image;
+    let items = groups * blocks_per_image;
     if items > 1 && threads > 1 && !inner {
         (0..items).into_par_iter().for_each(block);
     } else {
@@ -194,27 +218,53 @@ struct Geometry {
 
 impl Geometry {
     /// Writes `V_ξ = (Bᵀ d B)_ξ` for the tiles of rows `ty0..ty1` of one
-    /// channel's `plane` to `v[ξ·stride + base + t]`.
+    /// channel's `plane` to `v[ξ·stride + base + t]`, [`TILE_LANES`] tiles
+    /// at a time: each tile's 4 × 4 inputs gathered into lane `i` of 16
+    /// rows, the transform computed on whole rows (vectors where the CPU
+    /// has them), and each of the 16 results stored as one run of tiles.
     fn transform_input(
         &self,
         plane: &[f32],
-        ty0: usize,
-        ty1: usize,
+        (ty0, ty1): (usize, usize),
         v: &mut [f32],
-        base: usize,
-        stride: usize,
+        (base, stride): (usize, usize),
+        simd: Simd,
     ) {
+        #[cfg(target_arch = "x86_64")]
+        if simd == Simd::Avx512 {
+            // SAFETY: `Simd::detect` saw AVX-512F on this CPU.
+            unsafe { transform_input_avx512(self, plane, (ty0, ty1), v, (base, stride)) };
+            return;
+        }
+        let _ = simd;
+        self.transform_input_lanes(plane, (ty0, ty1), v, (base, stride));
+    }
+
+    #[inline(always)]
+    fn transform_input_lanes(
+        &self,
+        plane: &[f32],
+        (ty0, ty1): (usize, usize),
+        v: &mut [f32],
+        (base, stride): (usize, usize),
+    ) {
+        const L: usize = TILE_LANES;
         let (ih, iw) = (self.ih as isize, self.iw as isize);
-        let mut t = base;
-        for ty in ty0..ty1 {
-            let y0 = (2 * ty) as isize - self.ph as isize;
-            for tx in 0..self.tw {
-                let x0 = (2 * tx) as isize - self.pw as isize;
-                let mut d = [0f32; 16];
+        let tiles = (ty1 - ty0) * self.tw;
+        for t0 in (0..tiles).step_by(L) {
+            let nt = (tiles - t0).min(L);
+            // d[4·r + k][i]: row r, column k of tile t0 + i.
+            let mut d = [[0f32; L]; 16];
+            for i in 0..nt {
+                let t = t0 + i;
+                let y0 = (2 * (ty0 + t / self.tw)) as isize - self.ph as isize;
+                let x0 = (2 * (t % self.tw)) as isize - self.pw as isize;
                 if y0 >= 0 && x0 >= 0 && y0 + 4 <= ih && x0 + 4 <= iw {
                     for r in 0..4 {
                         let s = ((y0 + r as isize) * iw + x0) as usize;
-                        d[4 * r..4 * r + 4].copy_from_slice(&plane[s..s + 4]);
+                        for (k, &x) in plane[s..s + 4].iter().enumerate() {
+                            d[4 * r + k][i] = x;
+                        }
                     }
                 } else {
                     for r in 0..4 {
@@ -225,31 +275,67 @@ impl Geometry {
                         for k in 0..4 {
                             let xx = x0 + k as isize;
                             if xx >= 0 && xx < iw {
-                                d[4 * r + k] = plane[(yy * iw + xx) as usize];
+                                d[4 * r + k][i] = plane[(yy * iw + xx) as usize];
                             }
                         }
                     }
                 }
-                // Bᵀ d, then (Bᵀ d) B.
-                let mut e = [0f32; 16];
-                for k in 0..4 {
-                    let (d0, d1, d2, d3) = (d[k], d[4 + k], d[8 + k], d[12 + k]);
-                    e[k] = d0 - d2;
-                    e[4 + k] = d1 + d2;
-                    e[8 + k] = d2 - d1;
-                    e[12 + k] = d1 - d3;
+            }
+            // Bᵀ d, then (Bᵀ d) B, lane by lane.
+            let mut e = [[0f32; L]; 16];
+            for k in 0..4 {
+                for i in 0..L {
+                    let (d0, d1, d2, d3) = (d[k][i], d[4 + k][i], d[8 + k][i], d[12 + k][i]);
+                    e[k][i] = d0 - d2;
+                    e[4 + k][i] = d1 + d2;
+                    e[8 + k][i] = d2 - d1;
+                    e[12 + k][i] = d1 - d3;
                 }
-                for r in 0..4 {
-                    let (a, b, c, dd) = (e[4 * r], e[4 * r + 1], e[4 * r + 2], e[4 * r + 3]);
-                    v[(4 * r) * stride + t] = a - c;
-                    v[(4 * r + 1) * stride + t] = b + c;
-                    v[(4 * r + 2) * stride + t] = c - b;
-                    v[(4 * r + 3) * stride + t] = b - dd;
+            }
+            for r in 0..4 {
+                for i in 0..L {
+                    let (a, b, c, dd) = (
+                        e[4 * r][i],
+                        e[4 * r + 1][i],
+                        e[4 * r + 2][i],
+                        e[4 * r + 3][i],
+                    );
+                    d[4 * r][i] = a - c;
+                    d[4 * r + 1][i] = b + c;
+                    d[4 * r + 2][i] = c - b;
+                    d[4 * r + 3][i] = b - dd;
                 }
-                t += 1;
+            }
+            for (xi, row) in d.iter().enumerate() {
+                let out = &mut v[xi * stride + base + t0..];
+                if nt == L {
+                    // A constant length: a few vector stores, not a call.
+                    out[..L].copy_from_slice(row);
+                } else {
+                    out[..nt].copy_from_slice(&row[..nt]);
+                }
             }
         }
     }
+}
+
+/// Tiles whose input transform is computed together, one per vector lane.
+const TILE_LANES: usize = 16;
+
+/// [`Geometry::transform_input`] compiled for AVX-512.
+///
+/// # Safety
+/// The CPU has AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn transform_input_avx512(
+    g: &Geometry,
+    plane: &[f32],
+    rows: (usize, usize),
+    v: &mut [f32],
+    at: (usize, usize),
+) {
+    g.transform_input_lanes(plane, rows, v, at);
 }
 
 /// `Y = Aᵀ m A` for each tile of one filter: `m[ξ·stride + t]`, tiles in
@@ -301,6 +387,13 @@ mod tests {
             (3, 8, 16, 2, 5, 11),
             (1, 8, 8, 1, 1, 1),
             (2, 32, 24, 1, 30, 23),
+            // Whole images per block: 16 tiles each, four or two images a
+            // block; nine tiles each, blocks of 2, 2 and 1 images.
+            (8, 8, 8, 1, 7, 7),
+            (5, 8, 16, 1, 5, 5),
+            // More than one run of 16 tiles per tile row, and a short last
+            // run: 20 × 17 tiles.
+            (1, 8, 8, 2, 36, 30),
         ] {
             let conv = square_conv(3, 1, 1, pad, f, 1);
             assert!(applies_with(&conv, &[n, c, h, w], 8, 1));
