@@ -240,6 +240,9 @@ impl Geometry {
         self.transform_input_lanes(plane, (ty0, ty1), v, (base, stride));
     }
 
+    // Lane i is one tile across the 16 rows of `d` and `e`: indexing by
+    // lane is the point.
+    #[allow(clippy::needless_range_loop)]
     #[inline(always)]
     fn transform_input_lanes(
         &self,
