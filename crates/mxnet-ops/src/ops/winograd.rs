@@ -32,11 +32,25 @@ use crate::gemm::{Mat, sgemm, sgemm_seq};
 /// Measured on 2 threads against the im2col + GEMM path: 1.2–1.7× faster
 /// with 256 or 512 channels and filters over 100 or more tiles (ResNet's
 /// 14×14 and 7×7 stages at batch 8, VGG's 28×28 stage at batch 1); slower
-/// with 64 or 128 channels (GEMMs of depth 64 or 128 run far below the
-/// GEMM's peak) and with few tiles (7×7 at batch 1: 2× slower).
+/// with few tiles (7×7 at batch 1: 2× slower). With 64 to 255 channels or
+/// filters only from [`MANY_TILES`] tiles: GEMMs of depth 64 or 128 run
+/// below the GEMM's peak, which the 2.25× fewer multiply-adds make up for
+/// only over many tiles.
 pub(crate) fn applies(conv: &Convolution, xshape: &[usize]) -> bool {
-    applies_with(conv, xshape, 256, 100)
+    applies_with(conv, xshape, 256, 100) || applies_with(conv, xshape, 64, MANY_TILES)
 }
+
+/// Tiles (over the whole batch) from which 64 to 255 channels and filters
+/// run here too, measured per layer in whole nets against the direct
+/// kernels they replaced (2 threads, Zen 4): resnet-18's and resnet-50's
+/// 64-channel 56 × 56 and 128-channel 28 × 28 layers at batch 8 (6272 and
+/// 1568 tiles) 0.79–0.85× and 0.67–0.76×, inception's 64 and 96 channels
+/// on 35 × 35 at batch 8 (2592) 0.71–0.80×, its 80 → 192 on 71 × 71
+/// 0.74× at batch 8 and 0.85× at batch 1 (1296), vgg's 128 → 256 on 56 ×
+/// 56 at batch 8 0.76×; at batch 1 resnet-18's 128 channels on 28 × 28
+/// (196 tiles) were 1.06–1.08×, its 64 on 56 × 56 (784) not clearly
+/// faster.
+const MANY_TILES: usize = 1024;
 
 /// [`applies`] with the thresholds given (`channels` for both channels
 /// and filters, `tiles` over the whole batch).
@@ -379,6 +393,20 @@ mod tests {
     use super::super::convolution::tests::square_conv;
     use super::super::epilogue::Post;
     use super::*;
+
+    #[test]
+    fn takes_fewer_channels_only_over_many_tiles() {
+        let conv = |f: usize| square_conv(3, 1, 1, 1, f, 1);
+        assert!(applies(&conv(256), &[4, 256, 14, 14]), "196 tiles of 256");
+        assert!(!applies(&conv(512), &[1, 512, 14, 14]), "49 tiles of 512");
+        assert!(applies(&conv(64), &[8, 64, 56, 56]), "6272 tiles of 64");
+        assert!(applies(&conv(128), &[8, 128, 28, 28]), "1568 tiles of 128");
+        assert!(!applies(&conv(128), &[1, 128, 28, 28]), "196 tiles of 128");
+        assert!(!applies(&conv(64), &[1, 64, 56, 56]), "784 tiles of 64");
+        let valid = square_conv(3, 1, 1, 0, 192, 1);
+        assert!(applies(&valid, &[1, 80, 73, 73]), "1296 tiles of 80");
+        assert!(!applies(&conv(64), &[8, 32, 56, 56]), "32 channels");
+    }
 
     #[test]
     fn matches_the_direct_convolution() {
