@@ -207,7 +207,7 @@ pub(crate) fn conv_winograd(
                         std::slice::from_raw_parts_mut(yp.get().add(off), (r1 - r0) * ow)
                     };
                     let mb = &m[fi * tiles + (b - b0) * per_image..];
-                    output_rows(mb, f * tiles, per_image, tw, ow, out);
+                    output_rows(mb, (f * tiles, per_image), (tw, ow), out, simd);
                     epi.apply(fi, out, off);
                 }
             }
@@ -357,31 +357,96 @@ unsafe fn transform_input_avx512(
 
 /// `Y = Aᵀ m A` for each tile of one filter: `m[ξ·stride + t]`, tiles in
 /// rows of `tw`, into `out` (whole output rows of width `ow`; a last odd
-/// row or column is dropped).
-fn output_rows(m: &[f32], stride: usize, tiles: usize, tw: usize, ow: usize, out: &mut [f32]) {
+/// row or column is dropped), [`TILE_LANES`] tiles at a time on whole
+/// vectors where the CPU has them.
+fn output_rows(
+    m: &[f32],
+    (stride, tiles): (usize, usize),
+    (tw, ow): (usize, usize),
+    out: &mut [f32],
+    simd: Simd,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if simd == Simd::Avx512 {
+        // SAFETY: `Simd::detect` saw AVX-512F on this CPU.
+        unsafe { output_rows_avx512(m, (stride, tiles), (tw, ow), out) };
+        return;
+    }
+    let _ = simd;
+    output_rows_lanes(m, (stride, tiles), (tw, ow), out);
+}
+
+/// [`output_rows`] compiled for AVX-512.
+///
+/// # Safety
+/// The CPU has AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn output_rows_avx512(
+    m: &[f32],
+    at: (usize, usize),
+    widths: (usize, usize),
+    out: &mut [f32],
+) {
+    output_rows_lanes(m, at, widths, out);
+}
+
+// Lane i is one tile across the rows of `s`, `a` and `y`.
+#[allow(clippy::needless_range_loop)]
+#[inline(always)]
+fn output_rows_lanes(
+    m: &[f32],
+    (stride, tiles): (usize, usize),
+    (tw, ow): (usize, usize),
+    out: &mut [f32],
+) {
+    const L: usize = TILE_LANES;
     let rows = out.len() / ow;
-    for t in 0..tiles {
-        let (ty, tx) = (t / tw, t % tw);
-        let mut s = [0f32; 16];
-        for (xi, v) in s.iter_mut().enumerate() {
-            *v = m[xi * stride + t];
-        }
-        // Aᵀ s: 2 × 4, then (Aᵀ s) A: 2 × 2.
-        let mut a = [0f32; 8];
-        for k in 0..4 {
-            a[k] = s[k] + s[4 + k] + s[8 + k];
-            a[4 + k] = s[4 + k] - s[8 + k] - s[12 + k];
-        }
-        for r in 0..2 {
-            let row = 2 * ty + r;
-            if row >= rows {
-                break;
+    for t0 in (0..tiles).step_by(L) {
+        let nt = (tiles - t0).min(L);
+        let mut s = [[0f32; L]; 16];
+        for (xi, row) in s.iter_mut().enumerate() {
+            let src = &m[xi * stride + t0..];
+            if nt == L {
+                row.copy_from_slice(&src[..L]);
+            } else {
+                row[..nt].copy_from_slice(&src[..nt]);
             }
-            let (p, q, w, z) = (a[4 * r], a[4 * r + 1], a[4 * r + 2], a[4 * r + 3]);
+        }
+        // Aᵀ s: 2 × 4, then (Aᵀ s) A: 2 × 2, lane by lane.
+        let mut a = [[0f32; L]; 8];
+        for k in 0..4 {
+            for i in 0..L {
+                a[k][i] = s[k][i] + s[4 + k][i] + s[8 + k][i];
+                a[4 + k][i] = s[4 + k][i] - s[8 + k][i] - s[12 + k][i];
+            }
+        }
+        let mut y = [[0f32; L]; 4];
+        for r in 0..2 {
+            for i in 0..L {
+                let (p, q, w, z) = (
+                    a[4 * r][i],
+                    a[4 * r + 1][i],
+                    a[4 * r + 2][i],
+                    a[4 * r + 3][i],
+                );
+                y[2 * r][i] = p + q + w;
+                y[2 * r + 1][i] = q - w - z;
+            }
+        }
+        for i in 0..nt {
+            let t = t0 + i;
+            let (ty, tx) = (t / tw, t % tw);
             let col = 2 * tx;
-            out[row * ow + col] = p + q + w;
-            if col + 1 < ow {
-                out[row * ow + col + 1] = q - w - z;
+            for r in 0..2 {
+                let row = 2 * ty + r;
+                if row >= rows {
+                    break;
+                }
+                out[row * ow + col] = y[2 * r][i];
+                if col + 1 < ow {
+                    out[row * ow + col + 1] = y[2 * r + 1][i];
+                }
             }
         }
     }
