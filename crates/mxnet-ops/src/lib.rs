@@ -33,6 +33,9 @@
 //! assert!((out[0].data[0] - 0.434035).abs() < 1e-5);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! `run` copies the outputs out; in a loop, or when an output is large,
+//! [`Executor::run_borrowed`] lends them instead, valid until the next pass.
 
 #![deny(missing_docs)]
 

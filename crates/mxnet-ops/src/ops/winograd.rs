@@ -15,8 +15,12 @@
 //! check on every path.
 //!
 //! Work is split into blocks of whole tile rows of one image, sized so that
-//! a block's transformed input and output stay in the L2 cache; blocks run
-//! in parallel, and each applies the epilogue to the rows it wrote.
+//! a block's transformed input and output stay in the L2 cache, or, for
+//! small maps in a batch, of several whole images (each GEMM packs its
+//! filters whatever its columns, so it wants [`MIN_BLOCK_TILES`] of them);
+//! blocks run in parallel, and each applies the epilogue to the rows it
+//! wrote. The input and output transforms run 16 tiles at a time, one per
+//! vector lane.
 
 use rayon::prelude::*;
 
