@@ -52,10 +52,11 @@ pub(crate) fn applies(conv: &Convolution, xshape: &[usize]) -> bool {
 /// on 35 × 35 at batch 8 (2592) 0.71–0.80×, its 80 → 192 on 71 × 71
 /// 0.74× at batch 8 and 0.85× at batch 1 (1296), vgg's 128 → 256 on 56 ×
 /// 56 0.76× at batch 8 and 0.65× at batch 1 (784), resnet-18's and
-/// resnet-50 v2's 64 channels on 56 × 56 at batch 1 (784) 0.75–0.92×; at
-/// batch 1 resnet-18's 128 channels on 28 × 28 (196 tiles) were
-/// 1.06–1.08×.
-const MANY_TILES: usize = 784;
+/// resnet-50 v2's 64 channels on 56 × 56 at batch 1 (784) 0.75–0.92×,
+/// inception's 64 and 96 channels on 35 × 35 at batch 1 (324) 0.83–0.91×,
+/// squeezenet's 64 → 256 on 13 × 13 at batch 8 (392) 0.81×; at batch 1
+/// resnet-18's 128 channels on 28 × 28 (196 tiles) were 1.06–1.08×.
+const MANY_TILES: usize = 300;
 
 /// [`applies`] with the thresholds given (`channels` for both channels
 /// and filters, `tiles` over the whole batch).
@@ -473,7 +474,8 @@ mod tests {
         assert!(applies(&conv(128), &[8, 128, 28, 28]), "1568 tiles of 128");
         assert!(!applies(&conv(128), &[1, 128, 28, 28]), "196 tiles of 128");
         assert!(applies(&conv(64), &[1, 64, 56, 56]), "784 tiles of 64");
-        assert!(!applies(&conv(64), &[1, 64, 54, 54]), "729 tiles of 64");
+        assert!(applies(&conv(96), &[1, 64, 35, 35]), "324 tiles of 64");
+        assert!(!applies(&conv(64), &[1, 64, 32, 32]), "256 tiles of 64");
         let valid = square_conv(3, 1, 1, 0, 192, 1);
         assert!(applies(&valid, &[1, 80, 73, 73]), "1296 tiles of 80");
         assert!(!applies(&conv(64), &[8, 32, 56, 56]), "32 channels");
