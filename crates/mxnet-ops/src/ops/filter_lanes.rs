@@ -119,16 +119,17 @@ pub(crate) fn pack_filters(w: &[f32], filters: usize, depth: usize) -> Vec<f32> 
 /// satisfy [`applies`]), as measured per layer in whole nets at batch 1
 /// and 8 on a Zen 4 (2 threads) against the blocked kernel and the
 /// im2col + GEMM: stride-1 windows whose padded rows waste 5 % or more of
-/// the blocked kernel's work, over 96 or more channels, on maps of 17 to
+/// the blocked kernel's work, over 96 or more channels, on maps of 14 to
 /// 56 columns or of at most 7 × 7: resnet's 3×3 layers on 28 × 28 maps
 /// with 128 filters 0.84–0.88× the blocked kernel's time (batch 1 and 8),
-/// on 7 × 7 maps with 512 filters 0.86–0.94× (batch 1), inception's 1×7
-/// ones on 17 × 17 maps 0.82×; and stride-1 windows over at most 64
+/// on 14 × 14 maps with 256 filters 0.85–0.87× and vgg's with 512
+/// 0.80–0.83× (batch 1; Winograd takes them at batch 8), on 7 × 7 maps
+/// with 512 filters 0.86–0.94× (batch 1), inception's 1×7 ones on 17 × 17
+/// maps 0.82×; and stride-1 windows over at most 64
 /// channels, with a depth below 576 or on maps up to 28 columns wide, where
 /// the blocked kernel's blocks are short: squeezenet's 3×3 expand layers
 /// (16–64 channels on 54 × 54 and 27 × 27 maps) 0.78–0.91× at batch 8.
-/// Elsewhere it was not faster: even (14 × 14 with 256 filters), slower
-/// on 8 × 8 maps (1.07–1.10×), with 48 channels and a 5×5 window on 35 ×
+/// Elsewhere it was not faster: slower on 8 × 8 maps (1.07–1.10×), with 48 channels and a 5×5 window on 35 ×
 /// 35 (1.1–1.2×), at stride 2 in inception (1.14–1.3×; 0.81–0.87× against
 /// the GEMM in resnet-18), and with 64 channels on 56 × 56 maps, whose
 /// 58-wide rows waste only 3 % (1.07–1.19×).
@@ -144,7 +145,7 @@ pub(crate) fn faster(conv: &Convolution, xshape: &[usize]) -> bool {
     let depth = xshape[1] * win.window_len();
     let many_channels = wasteful
         && xshape[1] >= MIN_CHANNELS
-        && ((17..=56).contains(&ow) && oh <= 56
+        && ((14..=56).contains(&ow) && oh <= 56
             || oh * ow <= 7 * 7
             || oh * ow <= 8 * 8 && xshape[0] >= 2);
     let few_channels = xshape[1] <= MAX_FEW_CHANNELS
@@ -649,7 +650,8 @@ mod tests {
         assert!(faster(&conv3(128), &xs(128, 28)));
         assert!(faster(&conv3(512), &xs(512, 7)));
         assert!(!faster(&conv3(64), &xs(64, 56)), "56-wide rows");
-        assert!(!faster(&conv3(256), &xs(256, 14)), "14 × 14");
+        assert!(faster(&conv3(256), &xs(256, 14)), "14 × 14");
+        assert!(!faster(&conv3(256), &xs(256, 13)), "13 × 13");
         assert!(!faster(&conv3(384), &xs(448, 8)), "8 × 8");
         assert!(faster(&conv3(384), &[8, 448, 8, 8]), "8 × 8 in a batch");
         assert!(!faster(&conv3(64), &xs(64, 56)), "64 channels on 56 × 56");
