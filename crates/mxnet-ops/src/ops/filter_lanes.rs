@@ -60,8 +60,8 @@ const LARGE_TASKS_PER_THREAD: usize = 2;
 const AHEAD: usize = 2;
 
 /// Whether [`conv_filter_lanes`] computes this convolution: a CPU with
-/// AVX-512F, one group, a 2-D (or 1-D) window larger than 1 × 1 with no
-/// depth axis, and at least 16 filters.
+/// AVX-512F, one group, a 2-D (or 1-D) window with no depth axis, and at
+/// least 16 filters.
 pub(crate) fn applies(conv: &Convolution, xshape: &[usize]) -> bool {
     let win = &conv.win;
     Simd::detect() == Simd::Avx512
@@ -71,7 +71,6 @@ pub(crate) fn applies(conv: &Convolution, xshape: &[usize]) -> bool {
         && win.kernel[0] == 1
         && win.stride[0] == 1
         && win.pad[0] == 0
-        && win.window_len() > 1
         && xshape[1] >= 1
         && conv.num_filter >= LANES
 }
@@ -151,26 +150,45 @@ pub(crate) fn faster(conv: &Convolution, xshape: &[usize]) -> bool {
     let few_channels = xshape[1] <= MAX_FEW_CHANNELS
         && (depth < MAX_SHALLOW_DEPTH || ow <= 28)
         && oh * ow <= 56 * 56;
-    win.stride[1..] == [1, 1] && (many_channels || few_channels)
+    win.window_len() > 1 && win.stride[1..] == [1, 1] && (many_channels || few_channels)
 }
 
 /// Whether the path beats the im2col + GEMM for this convolution (which
 /// must satisfy [`applies`]) where the blocked kernel does not take it
-/// ([`super::blocked::faster`]): windows at a stride of 2, at batch 1, onto
-/// maps whose positions make whole register blocks. Measured per layer in
-/// whole nets (2 threads, Zen 4): resnet-18's 64 → 128 onto 28 × 28 0.77×
-/// the GEMM's time and 256 → 512 onto 7 × 7 0.81×, resnet-50 v2's 512 →
-/// 512 onto 7 × 7 0.81×; at batch 8 those two of resnet-18 were 1.06–1.10×
-/// (the GEMM then has tiles of eight images to share out), and inception's
-/// 192 → 192 and 192 → 320 onto 8 × 8 (64 positions: ten blocks, the last
-/// with one) 1.11–1.25× at batch 1.
+/// ([`super::blocked::faster`]): windows at a stride of 2 onto maps whose
+/// positions make whole register blocks, at batch 1, and 1×1 ones with
+/// [`MIN_STRIDED_1X1_WEIGHTS`] or more of weights onto maps of at most 7 ×
+/// 7 at any batch. Measured per layer in whole nets (2
+/// threads, Zen 4): resnet-18's 3×3 64 → 128 onto 28 × 28 0.77× the GEMM's
+/// time and 256 → 512 onto 7 × 7 0.81×, resnet-50 v2's 512 → 512 onto 7 ×
+/// 7 0.81×; at batch 8 those two of resnet-18 were 1.06–1.10× (the GEMM
+/// then has tiles of eight images to share out), and inception's 192 → 192
+/// and 192 → 320 onto 8 × 8 (64 positions: ten blocks, the last with one)
+/// 1.11–1.25× at batch 1. resnet-50's 1×1 1024 → 2048 and 1024 → 512
+/// onto 7 × 7 took 0.74–0.80× and 0.84–0.92× at batch 1, 0.79× and 0.95×
+/// at batch 8 (the GEMM packs the 8 MB of weights on every call; here they
+/// are packed once), but its 1×1 ones onto 28 × 28 1.13–1.31× at batch 1
+/// and onto 14 × 14 1.13–1.16× at batch 8, and resnet-18's 256 → 512 onto
+/// 7 × 7 (0.5 MB of weights, which the GEMM packs in L2) 1.28× at batch 1.
 pub(crate) fn beats_gemm(conv: &Convolution, xshape: &[usize]) -> bool {
     let win = &conv.win;
-    let whole_blocks = win
-        .conv_out(win.spatial(xshape))
-        .is_ok_and(|o| o[1] * o[2] % POSITIONS == 0);
-    win.stride[1..] == [2, 2] && xshape[0] == 1 && whole_blocks
+    let positions = match win.conv_out(win.spatial(xshape)) {
+        Ok(o) => o[1] * o[2],
+        Err(_) => return false,
+    };
+    let whole_blocks = positions % POSITIONS == 0;
+    let rule = if win.window_len() == 1 {
+        positions <= POSITIONS * POSITIONS
+            && 4 * xshape[1] * conv.num_filter >= MIN_STRIDED_1X1_WEIGHTS
+    } else {
+        xshape[0] == 1
+    };
+    win.stride[1..] == [2, 2] && whole_blocks && rule
 }
+
+/// Fewest bytes of weights of the strided 1×1 rule of [`beats_gemm`]:
+/// more than a core's L2 cache holds.
+const MIN_STRIDED_1X1_WEIGHTS: usize = 2 << 20;
 
 /// Most input channels of the few-channel rule of [`faster`].
 const MAX_FEW_CHANNELS: usize = 64;
@@ -668,12 +686,27 @@ mod tests {
     }
 
     #[test]
-    fn takes_strided_windows_from_the_gemm_at_batch_1_onto_whole_blocks() {
+    fn takes_strided_windows_from_the_gemm_onto_whole_blocks() {
         let s2 = |f: usize, p: usize| square_conv(3, 2, 1, p, f, 1);
         assert!(beats_gemm(&s2(128, 1), &[1, 64, 56, 56]), "onto 28 × 28");
         assert!(beats_gemm(&s2(512, 1), &[1, 256, 14, 14]), "onto 7 × 7");
         assert!(!beats_gemm(&s2(128, 1), &[8, 64, 56, 56]), "batch 8");
         assert!(!beats_gemm(&s2(192, 0), &[1, 192, 17, 17]), "onto 8 × 8");
+        let pw2 = |f: usize| square_conv(1, 2, 1, 0, f, 1);
+        assert!(beats_gemm(&pw2(2048), &[8, 1024, 14, 14]), "1×1 onto 7 × 7");
+        assert!(beats_gemm(&pw2(512), &[1, 1024, 14, 14]), "2 MB onto 7 × 7");
+        assert!(
+            !beats_gemm(&pw2(512), &[1, 256, 14, 14]),
+            "0.5 MB onto 7 × 7"
+        );
+        assert!(
+            !beats_gemm(&pw2(512), &[1, 1024, 56, 56]),
+            "1×1 onto 28 × 28"
+        );
+        assert!(
+            !faster(&square_conv(1, 1, 1, 0, 64, 1), &[1, 64, 28, 28]),
+            "1×1 at stride 1"
+        );
         assert!(
             !beats_gemm(&square_conv(3, 1, 1, 1, 128, 1), &[1, 64, 28, 28]),
             "stride 1"
@@ -728,6 +761,8 @@ mod tests {
             (600, 64, 3, 1, 1, 1, 7, 7),
             (24, 176, 3, 1, 1, 1, 17, 17),
             (24, 40, 3, 2, 1, 1, 46, 46),
+            (40, 70, 1, 2, 1, 0, 14, 14),
+            (40, 64, 1, 1, 1, 0, 9, 7),
         ] {
             let conv = square_conv(k, s, d, p, f, 1);
             let xs = [2, c, h, wd];
