@@ -1265,9 +1265,9 @@ pub(crate) fn prepare(
 /// one of two register-blocked implicit GEMMs where the CPU has AVX-512:
 /// vectors over filters ([`filter_lanes`]) where the other's padded rows
 /// waste work ([`filter_lanes::faster`]), else vectors over positions
-/// ([`blocked`], [`blocked::faster`]), and some strided windows that
-/// neither would take (at batch 1; 1×1 ones with large weights onto small
-/// maps) by vectors over filters too ([`filter_lanes::beats_gemm`]). The filters these three read are
+/// ([`blocked`], [`blocked::faster`]), and by vectors over filters too
+/// the strided windows at batch 1 and the 1×1 ones with large weights on
+/// small maps that neither would take ([`filter_lanes::beats_gemm`]). The filters these three read are
 /// transformed or packed on each call; [`conv_forward_prepared`] takes
 /// them prepared once.
 /// The rest are GEMMs over tiles of output positions ([`conv_tiled`]).

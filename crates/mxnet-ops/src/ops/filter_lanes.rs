@@ -155,21 +155,25 @@ pub(crate) fn faster(conv: &Convolution, xshape: &[usize]) -> bool {
 
 /// Whether the path beats the im2col + GEMM for this convolution (which
 /// must satisfy [`applies`]) where the blocked kernel does not take it
-/// ([`super::blocked::faster`]): windows at a stride of 2 onto maps whose
-/// positions make whole register blocks, at batch 1, and 1×1 ones with
-/// [`MIN_STRIDED_1X1_WEIGHTS`] or more of weights onto maps of at most 7 ×
-/// 7 at any batch. Measured per layer in whole nets (2
-/// threads, Zen 4): resnet-18's 3×3 64 → 128 onto 28 × 28 0.77× the GEMM's
-/// time and 256 → 512 onto 7 × 7 0.81×, resnet-50 v2's 512 → 512 onto 7 ×
-/// 7 0.81×; at batch 8 those two of resnet-18 were 1.06–1.10× (the GEMM
-/// then has tiles of eight images to share out), and inception's 192 → 192
-/// and 192 → 320 onto 8 × 8 (64 positions: ten blocks, the last with one)
-/// 1.11–1.25× at batch 1. resnet-50's 1×1 1024 → 2048 and 1024 → 512
-/// onto 7 × 7 took 0.74–0.80× and 0.84–0.92× at batch 1, 0.79× and 0.95×
-/// at batch 8 (the GEMM packs the 8 MB of weights on every call; here they
-/// are packed once), but its 1×1 ones onto 28 × 28 1.13–1.31× at batch 1
-/// and onto 14 × 14 1.13–1.16× at batch 8, and resnet-18's 256 → 512 onto
-/// 7 × 7 (0.5 MB of weights, which the GEMM packs in L2) 1.28× at batch 1.
+/// ([`super::blocked::faster`]), on maps whose positions make whole
+/// register blocks: windows at a stride of 2 at batch 1, and 1×1 windows
+/// with [`MIN_1X1_WEIGHTS`] or more of weights onto maps of at most 7 × 7
+/// at any batch (the GEMM packs the weights on every call; here they are
+/// packed once). Measured per layer in whole nets (2 threads, Zen 4):
+/// - 3×3 at stride 2, batch 1: resnet-18's 64 → 128 onto 28 × 28 0.77×
+///   the GEMM's time and 256 → 512 onto 7 × 7 0.81×, resnet-50 v2's 512 →
+///   512 onto 7 × 7 0.81×; at batch 8 those two of resnet-18 were
+///   1.06–1.10× (the GEMM then has tiles of eight images to share out),
+///   and inception's 192 → 192 and 192 → 320 onto 8 × 8 (64 positions:
+///   ten blocks, the last with one) 1.11–1.25× at batch 1.
+/// - 1×1 onto 7 × 7: resnet-50's 512 → 2048 0.83–0.88× at batch 1 and
+///   0.86–0.87× at batch 8, 2048 → 512 0.91–0.92× and 0.89×, its stride-2
+///   1024 → 2048 0.74–0.80× and 0.79–0.87×; mobilenet's 1024 → 1024
+///   0.87–0.88× at both batches, 512 → 1024 0.83× at batch 1 and 0.98× at
+///   batch 8. resnet-18's stride-2 256 → 512 (0.5 MB of weights, which the
+///   GEMM packs within L2) was 1.28× at batch 1, and resnet-50's 1×1 ones
+///   at stride 2 onto 28 × 28 1.13–1.31× at batch 1 and onto 14 × 14
+///   1.13–1.16× at batch 8.
 pub(crate) fn beats_gemm(conv: &Convolution, xshape: &[usize]) -> bool {
     let win = &conv.win;
     let positions = match win.conv_out(win.spatial(xshape)) {
@@ -177,18 +181,18 @@ pub(crate) fn beats_gemm(conv: &Convolution, xshape: &[usize]) -> bool {
         Err(_) => return false,
     };
     let whole_blocks = positions % POSITIONS == 0;
-    let rule = if win.window_len() == 1 {
-        positions <= POSITIONS * POSITIONS
-            && 4 * xshape[1] * conv.num_filter >= MIN_STRIDED_1X1_WEIGHTS
+    if win.window_len() == 1 {
+        whole_blocks
+            && positions <= POSITIONS * POSITIONS
+            && 4 * xshape[1] * conv.num_filter >= MIN_1X1_WEIGHTS
     } else {
-        xshape[0] == 1
-    };
-    win.stride[1..] == [2, 2] && whole_blocks && rule
+        whole_blocks && win.stride[1..] == [2, 2] && xshape[0] == 1
+    }
 }
 
-/// Fewest bytes of weights of the strided 1×1 rule of [`beats_gemm`]:
-/// more than a core's L2 cache holds.
-const MIN_STRIDED_1X1_WEIGHTS: usize = 2 << 20;
+/// Fewest bytes of weights of the 1×1 rule of [`beats_gemm`]: more than a
+/// core's L2 cache holds.
+const MIN_1X1_WEIGHTS: usize = 2 << 20;
 
 /// Most input channels of the few-channel rule of [`faster`].
 const MAX_FEW_CHANNELS: usize = 64;
@@ -686,12 +690,15 @@ mod tests {
     }
 
     #[test]
-    fn takes_strided_windows_from_the_gemm_onto_whole_blocks() {
+    fn takes_strided_and_heavy_1x1_windows_from_the_gemm_onto_whole_blocks() {
         let s2 = |f: usize, p: usize| square_conv(3, 2, 1, p, f, 1);
         assert!(beats_gemm(&s2(128, 1), &[1, 64, 56, 56]), "onto 28 × 28");
         assert!(beats_gemm(&s2(512, 1), &[1, 256, 14, 14]), "onto 7 × 7");
         assert!(!beats_gemm(&s2(128, 1), &[8, 64, 56, 56]), "batch 8");
         assert!(!beats_gemm(&s2(192, 0), &[1, 192, 17, 17]), "onto 8 × 8");
+        let pw1 = |f: usize| square_conv(1, 1, 1, 0, f, 1);
+        assert!(beats_gemm(&pw1(1024), &[1, 1024, 7, 7]), "1×1 on 7 × 7");
+        assert!(!beats_gemm(&pw1(2048), &[1, 1024, 8, 8]), "1×1 on 8 × 8");
         let pw2 = |f: usize| square_conv(1, 2, 1, 0, f, 1);
         assert!(beats_gemm(&pw2(2048), &[8, 1024, 14, 14]), "1×1 onto 7 × 7");
         assert!(beats_gemm(&pw2(512), &[1, 1024, 14, 14]), "2 MB onto 7 × 7");
