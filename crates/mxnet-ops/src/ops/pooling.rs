@@ -233,21 +233,25 @@ impl PoolRows {
             let mut v0 = 0;
             while v0 < self.vectors {
                 let n = (self.vectors - v0).min(POOL_VECTORS);
+                // Every vector of the block is a chain of dependent adds
+                // or maxima: as many as the row has, up to four, at once.
+                macro_rules! block {
+                    ($($v:literal)*) => {
+                        match (self.max, self.two, n) {
+                            $(
+                                (true, false, $v) => self.block::<true, false, $v>(x, divisors, out, r, v0),
+                                (true, true, $v) => self.block::<true, true, $v>(x, divisors, out, r, v0),
+                                (false, false, $v) => self.block::<false, false, $v>(x, divisors, out, r, v0),
+                                (false, true, $v) => self.block::<false, true, $v>(x, divisors, out, r, v0),
+                            )*
+                            _ => unreachable!("1 to POOL_VECTORS vectors"),
+                        }
+                    };
+                }
                 // SAFETY: AVX-512F (this function's contract); the buffers
                 // hold the plane (asserted).
-                unsafe {
-                    match (self.max, self.two, n) {
-                        (true, false, 4) => self.block::<true, false, 4>(x, divisors, out, r, v0),
-                        (true, false, _) => self.block::<true, false, 1>(x, divisors, out, r, v0),
-                        (true, true, 4) => self.block::<true, true, 4>(x, divisors, out, r, v0),
-                        (true, true, _) => self.block::<true, true, 1>(x, divisors, out, r, v0),
-                        (false, false, 4) => self.block::<false, false, 4>(x, divisors, out, r, v0),
-                        (false, false, _) => self.block::<false, false, 1>(x, divisors, out, r, v0),
-                        (false, true, 4) => self.block::<false, true, 4>(x, divisors, out, r, v0),
-                        (false, true, _) => self.block::<false, true, 1>(x, divisors, out, r, v0),
-                    }
-                }
-                v0 += if n == 4 { 4 } else { 1 };
+                unsafe { block!(1 2 3 4) }
+                v0 += n;
             }
         }
     }
@@ -702,7 +706,8 @@ mod tests {
     fn windows_pool_as_a_naive_pooling() {
         // Strides 1–3 (2 and 1 take the row kernel with AVX-512, 3 the
         // separable path), padding, "full" windows past the input, average
-        // with and without the padding counted, rows of 1–70 outputs.
+        // with and without the padding counted, rows of 1–70 outputs (one
+        // to four vectors per call of the row kernel).
         for kind in [PoolType::Max, PoolType::Avg, PoolType::Sum] {
             for (k, s, pad, full, include_pad) in [
                 (3, 2, 0, true, true),
@@ -727,7 +732,15 @@ mod tests {
                     stride: [1, s, s],
                     pad: [0, pad, pad],
                 };
-                for (ih, iw) in [(7, 7), (13, 13), (9, 40), (4, 141), (112, 112)] {
+                for (ih, iw) in [
+                    (7, 7),
+                    (13, 13),
+                    (6, 20),
+                    (9, 40),
+                    (5, 35),
+                    (4, 141),
+                    (112, 112),
+                ] {
                     if ih + 2 * pad >= k && iw + 2 * pad >= k {
                         check_against_naive(&p, ih, iw);
                     }
