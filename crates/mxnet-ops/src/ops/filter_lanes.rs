@@ -452,19 +452,105 @@ impl Task<'_> {
                     };
                 }
             }
-            for l in 0..width.min(self.filters - panel.f0) {
-                let fi = panel.f0 + l;
+            let filters = width.min(self.filters - panel.f0);
+            // SAFETY: positions m0..m1 of the panel's filters' planes,
+            // owned by this task; `acc` holds len × width sums (asserted).
+            unsafe {
+                transpose_out(
+                    acc,
+                    width,
+                    len,
+                    filters,
+                    y.get().add(panel.f0 * osp + self.m0),
+                    osp,
+                )
+            };
+            for fi in panel.f0..panel.f0 + filters {
                 let off = fi * osp + self.m0;
-                // SAFETY: positions m0..m1 of filter fi's plane, owned by
-                // this task.
+                // SAFETY: as above.
                 let row = unsafe { std::slice::from_raw_parts_mut(y.get().add(off), len) };
-                for (j, v) in row.iter_mut().enumerate() {
-                    *v = acc[j * width + l];
-                }
                 self.epi.apply_inline(fi, row, self.y0 + off);
             }
         }
     }
+}
+
+/// Copies the position-major sums `acc` (`len` positions × `width`
+/// filters) to `filters` ≤ `width` output rows of `len` floats, `stride`
+/// apart from `out`: 16 × 16 blocks transposed in registers, so each row
+/// is written in whole vectors (a scalar copy read one float per position
+/// `width` floats apart).
+///
+/// # Safety
+/// The CPU has AVX-512F; `acc` holds `len × width` floats, `width` is a
+/// multiple of 16, and `out + l·stride` holds `len` floats for `l <
+/// filters`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn transpose_out(
+    acc: &[f32],
+    width: usize,
+    len: usize,
+    filters: usize,
+    out: *mut f32,
+    stride: usize,
+) {
+    use std::arch::x86_64::*;
+    assert!(
+        acc.len() >= len * width && width.is_multiple_of(LANES) && filters <= width,
+        "transpose_out: operands"
+    );
+    for l0 in (0..filters).step_by(LANES) {
+        for j0 in (0..len).step_by(LANES) {
+            let nj = (len - j0).min(LANES);
+            let mut r = [_mm512_setzero_ps(); LANES];
+            for (k, r) in r.iter_mut().take(nj).enumerate() {
+                // SAFETY: position j0 + k < len, filters l0..l0 + 16 <
+                // width (a multiple of 16): inside `acc` (asserted).
+                *r = unsafe { _mm512_loadu_ps(acc.as_ptr().add((j0 + k) * width + l0)) };
+            }
+            let t = transpose16(r);
+            let mask = ((1u32 << nj) - 1) as __mmask16;
+            for (l, &v) in t.iter().take(filters - l0).enumerate() {
+                // SAFETY: row l0 + l < filters, positions j0..j0 + nj ≤
+                // len (the caller's promise).
+                unsafe { _mm512_mask_storeu_ps(out.add((l0 + l) * stride + j0), mask, v) };
+            }
+        }
+    }
+}
+
+/// The transpose of the 16 × 16 matrix whose rows are `r`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn transpose16(r: [std::arch::x86_64::__m512; 16]) -> [std::arch::x86_64::__m512; 16] {
+    use std::arch::x86_64::*;
+    // Pairs of rows interleaved by floats, then by pairs of floats, then
+    // two rounds over 128-bit lanes.
+    let mut t = [_mm512_setzero_ps(); 16];
+    for i in 0..8 {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    let mut u = [_mm512_setzero_ps(); 16];
+    for i in 0..4 {
+        let b = 4 * i;
+        u[b] = _mm512_shuffle_ps::<0x44>(t[b], t[b + 2]);
+        u[b + 1] = _mm512_shuffle_ps::<0xEE>(t[b], t[b + 2]);
+        u[b + 2] = _mm512_shuffle_ps::<0x44>(t[b + 1], t[b + 3]);
+        u[b + 3] = _mm512_shuffle_ps::<0xEE>(t[b + 1], t[b + 3]);
+    }
+    for h in [0, 8] {
+        for i in 0..4 {
+            t[h + i] = _mm512_shuffle_f32x4::<0x88>(u[h + i], u[h + i + 4]);
+            t[h + i + 4] = _mm512_shuffle_f32x4::<0xDD>(u[h + i], u[h + i + 4]);
+        }
+    }
+    for i in 0..8 {
+        u[i] = _mm512_shuffle_f32x4::<0x88>(t[i], t[i + 8]);
+        u[i + 8] = _mm512_shuffle_f32x4::<0xDD>(t[i], t[i + 8]);
+    }
+    u
 }
 
 /// [`Task::run`] compiled for AVX-512 with FMA.
@@ -718,6 +804,25 @@ mod tests {
             !beats_gemm(&square_conv(3, 1, 1, 1, 128, 1), &[1, 64, 28, 28]),
             "stride 1"
         );
+    }
+
+    #[test]
+    fn sums_are_copied_out_transposed() {
+        if Simd::detect() != Simd::Avx512 {
+            return;
+        }
+        // 37 positions × 48 filters, 45 of them copied into rows 50 apart.
+        let (len, width, filters, stride) = (37, 48, 45, 50);
+        let acc: Vec<f32> = (0..len * width).map(|i| i as f32).collect();
+        let mut out = vec![-1f32; filters * stride];
+        // SAFETY: AVX-512F (checked); the buffers hold the shapes.
+        unsafe { transpose_out(&acc, width, len, filters, out.as_mut_ptr(), stride) };
+        for l in 0..filters {
+            for j in 0..stride {
+                let want = if j < len { acc[j * width + l] } else { -1.0 };
+                assert_eq!(out[l * stride + j], want, "filter {l}, position {j}");
+            }
+        }
     }
 
     #[test]
