@@ -287,6 +287,17 @@ const GEMV_ROWS: usize = 8;
 const FEW_ROWS: usize = 16;
 const FEW_ROWS_MIN_RHS: usize = 1 << 14;
 
+/// More left rows [`few_rows`] takes when the right-hand side has at least
+/// [`MORE_ROWS_MIN_RHS`] values (512 KiB). There the `gemm` crate, which
+/// packs the transposed weights column by column on every call, was
+/// slower still: a 1024 → 1024 dense layer took 2.5 ms at 32 rows and 2.8
+/// at 64 (0.88 and 1.77 here), 4096 → 1000 10.8 and 12.1 (3.1 and 6.2).
+/// With 256 KiB (256 → 256 at 64 rows) it was faster (0.13 ms against
+/// 0.19); an LSTM's input projections over 64 steps at batch 1 (512 KiB
+/// and 1 MiB) moved the net by less than the noise (1.01× and 1.10×).
+const MORE_ROWS: usize = 64;
+const MORE_ROWS_MIN_RHS: usize = 1 << 17;
+
 /// Products of a few left rows with a large right-hand matrix whose columns
 /// are contiguous (a dense layer at a small batch: `x · Wᵀ` with W's rows
 /// contiguous): every column is read once from memory and dotted with all
@@ -306,7 +317,8 @@ fn few_rows(
     parallel: bool,
 ) -> bool {
     use rayon::prelude::*;
-    if !(2..=FEW_ROWS).contains(&m)
+    if !(2..=MORE_ROWS).contains(&m)
+        || (m > FEW_ROWS && n * k < MORE_ROWS_MIN_RHS)
         || a.cs != 1
         || b.rs != 1
         || n * k < FEW_ROWS_MIN_RHS
@@ -571,11 +583,20 @@ mod tests {
     /// column of a group of three, and small weights.
     #[test]
     fn few_rows_against_large_weights_match_a_naive_product() {
+        if crate::ops::util::Simd::detect() == crate::ops::util::Simd::Avx512 {
+            // More than 16 rows only against 512 KiB of weights or more.
+            let (w, x) = (vec![0f32; 256 * 256], vec![0f32; 40 * 256]);
+            let mut c = vec![0f32; 40 * 256];
+            let (a, b) = (Mat::rows(&x, 256), Mat::transposed(&w, 256));
+            assert!(!few_rows(40, 256, 256, a, b, &mut c, 256, false, true));
+        }
         for (n, k, m) in [
             (301, 3501, 2),
             (301, 3501, 8),
             (301, 3501, 9),
             (301, 3501, 16),
+            (301, 3501, 40),
+            (301, 3501, 64),
             (130, 130, 5),
         ] {
             assert!(n * k >= FEW_ROWS_MIN_RHS);
