@@ -293,8 +293,9 @@ const FEW_ROWS_MIN_RHS: usize = 1 << 14;
 /// slower still: a 1024 → 1024 dense layer took 2.5 ms at 32 rows and 2.8
 /// at 64 (0.88 and 1.77 here), 4096 → 1000 10.8 and 12.1 (3.1 and 6.2).
 /// With 256 KiB (256 → 256 at 64 rows) it was faster (0.13 ms against
-/// 0.19); an LSTM's input projections over 64 steps at batch 1 (512 KiB
-/// and 1 MiB) moved the net by less than the noise (1.01× and 1.10×).
+/// 0.19). Weights transposed once, read as a row-major right-hand side,
+/// beat both (an LSTM's input projections: `Prepared::wx_t` in the RNN
+/// kernel), at the cost of a copy.
 const MORE_ROWS: usize = 64;
 const MORE_ROWS_MIN_RHS: usize = 1 << 17;
 
