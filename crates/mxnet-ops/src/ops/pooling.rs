@@ -416,8 +416,9 @@ impl Kernel for Pooling {
             if windows[1] == [(0, ih, ih)] && windows[2] == [(0, iw, iw)] {
                 // One window over each whole plane (global pooling): many
                 // planes per task, each one contiguous pass. Per plane, the
-                // general kernels cost more than the pass (7 × 7 planes:
-                // 0.30 ms for 8 × 1280 of them, 0.03 ms this way).
+                // general kernels cost more than the pass: mobilenet v2's
+                // 8 × 1280 planes of 7 × 7 took 0.35 ms in the net, 0.13
+                // this way (MXNet: 0.10).
                 par_rows_reading(
                     outputs[0].data,
                     WHOLE_PLANES,
