@@ -190,6 +190,34 @@ pub(crate) fn beats_gemm(conv: &Convolution, xshape: &[usize]) -> bool {
     }
 }
 
+/// Whether the path takes this convolution (which must satisfy
+/// [`applies`]) ahead of every other direct kernel: a window larger than
+/// 1×1 at stride 1 with at most [`MAX_FEW_FILTERS`] filters over
+/// [`MIN_CHANNELS`] or more channels, on maps up to 56 × 56. Each position
+/// then fills one or two vectors of filters, while the other kernels split
+/// the few filters into short blocks. densenet-121's 3×3 growth layers
+/// (128 → 32), measured per layer in the net on 2 threads against the
+/// kernels that had them: on 56 × 56 0.90× the blocked kernel's time at
+/// batch 1 and 0.96–0.99× at batch 8, on 14 × 14 0.81× and 0.76–0.79×
+/// and on 7 × 7 0.65–0.69× at batch 8 the small-map kernel's
+/// ([`super::few_channels`]); whole net 0.97× at both batches.
+pub(crate) fn few_filters(conv: &Convolution, xshape: &[usize]) -> bool {
+    let win = &conv.win;
+    let positions = match win.conv_out(win.spatial(xshape)) {
+        Ok(o) => o[1] * o[2],
+        Err(_) => return false,
+    };
+    win.window_len() > 1
+        && win.stride[1..] == [1, 1]
+        && conv.num_filter <= MAX_FEW_FILTERS
+        && xshape[1] >= MIN_CHANNELS
+        && positions <= 56 * 56
+        && (positions >= 14 * 14 || xshape[0] >= 2)
+}
+
+/// Most filters of the rule of [`few_filters`].
+const MAX_FEW_FILTERS: usize = 48;
+
 /// Fewest bytes of weights of the 1×1 rule of [`beats_gemm`]: twice a Zen
 /// 4 core's L2 cache. Below it the GEMM packs them within L2; from 1 MiB
 /// (mobilenet v2's 960 → 320 and 320 → 1280 on 7 × 7) the kernel was 0.84×
@@ -809,6 +837,30 @@ mod tests {
     }
 
     #[test]
+    fn takes_windows_with_few_filters_over_many_channels_first() {
+        let conv3 = |f: usize| square_conv(3, 1, 1, 1, f, 1);
+        let xs = |n: usize, c: usize, hw: usize| [n, c, hw, hw];
+        assert!(
+            few_filters(&conv3(32), &xs(1, 128, 56)),
+            "densenet's growth"
+        );
+        assert!(few_filters(&conv3(48), &xs(8, 192, 14)), "densenet-161's");
+        assert!(few_filters(&conv3(32), &xs(8, 128, 7)), "7 × 7 in a batch");
+        assert!(!few_filters(&conv3(32), &xs(1, 128, 7)), "7 × 7 alone");
+        assert!(!few_filters(&conv3(64), &xs(1, 128, 28)), "64 filters");
+        assert!(!few_filters(&conv3(32), &xs(1, 64, 28)), "64 channels");
+        assert!(!few_filters(&conv3(32), &xs(1, 128, 112)), "112 × 112");
+        assert!(
+            !few_filters(&square_conv(3, 2, 1, 1, 32, 1), &xs(1, 128, 28)),
+            "stride 2"
+        );
+        assert!(
+            !few_filters(&square_conv(1, 1, 1, 0, 32, 1), &xs(1, 128, 28)),
+            "1×1"
+        );
+    }
+
+    #[test]
     fn sums_are_copied_out_transposed() {
         if Simd::detect() != Simd::Avx512 {
             return;
@@ -877,6 +929,7 @@ mod tests {
             (24, 40, 3, 2, 1, 1, 46, 46),
             (40, 70, 1, 2, 1, 0, 14, 14),
             (40, 64, 1, 1, 1, 0, 9, 7),
+            (128, 32, 3, 1, 1, 1, 14, 14),
         ] {
             let conv = square_conv(k, s, d, p, f, 1);
             let xs = [2, c, h, wd];
