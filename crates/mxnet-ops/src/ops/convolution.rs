@@ -1230,7 +1230,7 @@ fn path(conv: &Convolution, xshape: &[usize], winograd_everywhere: bool) -> Path
         && xshape[2..].iter().all(|&d| d == 1)
     {
         Path::Dense
-    } else if filter_lanes::applies(conv, xshape) && filter_lanes::few_filters(conv, xshape) {
+    } else if filter_lanes::applies(conv, xshape) && filter_lanes::first(conv, xshape) {
         Path::FilterLanes
     } else if few_channels::applies(conv, xshape) {
         Path::FewChannels

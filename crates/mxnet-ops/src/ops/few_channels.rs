@@ -44,7 +44,7 @@ const BAND_ROWS: usize = 4;
 /// (resnet-50's 3×3 layers on 14×14 and 7×7) the GEMM is faster, and 1×1
 /// windows are left to the 1×1 kernel and the GEMM. Over 96 or more
 /// channels the filter-lanes kernel now takes most of these layers first
-/// ([`super::filter_lanes::few_filters`]); 7 × 7 maps at batch 1 stay here.
+/// ([`super::filter_lanes::first`]); 7 × 7 maps at batch 1 stay here.
 const SMALL_MAP: usize = 256;
 const SMALL_MAP_FILTERS: usize = 64;
 const SMALL_MAP_BYTES: usize = 512 << 10;

@@ -191,31 +191,49 @@ pub(crate) fn beats_gemm(conv: &Convolution, xshape: &[usize]) -> bool {
 }
 
 /// Whether the path takes this convolution (which must satisfy
-/// [`applies`]) ahead of every other direct kernel: a window larger than
-/// 1×1 at stride 1 with at most [`MAX_FEW_FILTERS`] filters over
-/// [`MIN_CHANNELS`] or more channels, on maps up to 56 × 56. Each position
-/// then fills one or two vectors of filters, while the other kernels split
-/// the few filters into short blocks. densenet-121's 3×3 growth layers
-/// (128 → 32), measured per layer in the net on 2 threads against the
-/// kernels that had them: on 56 × 56 0.90× the blocked kernel's time at
-/// batch 1 and 0.96–0.99× at batch 8, on 14 × 14 0.81× and 0.76–0.79×
-/// and on 7 × 7 0.65–0.69× at batch 8 the small-map kernel's
-/// ([`super::few_channels`]); whole net 0.97× at both batches.
-pub(crate) fn few_filters(conv: &Convolution, xshape: &[usize]) -> bool {
+/// [`applies`]) ahead of every other direct kernel, as measured per layer
+/// in whole nets on 2 threads (Zen 4), by two rules:
+/// - A window larger than 1×1 at stride 1 with at most [`MAX_FEW_FILTERS`]
+///   filters over [`MIN_CHANNELS`] or more channels, on maps up to 56 × 56
+///   (7 × 7 only in a batch). Each position then fills one to three
+///   vectors of filters, while the other kernels split the few filters
+///   into short blocks. densenet-121's 3×3 growth layers (128 → 32): on
+///   56 × 56 0.90× the blocked kernel's time at batch 1 and 0.96–0.99× at
+///   batch 8, on 14 × 14 0.81× and 0.76–0.79×, on 7 × 7 0.65–0.69× at
+///   batch 8 the small-map kernel's ([`super::few_channels`]) but
+///   1.14–1.28× at batch 1; densenet-161's (192 → 48) 0.89×, 0.82–0.84×
+///   and 0.76–0.85× at batch 1 and 8.
+/// - A 1×1 window at stride 1 on 14 × 14 maps in a batch, with 128 or more
+///   filters over more channels than the 1×1 kernel keeps in L1
+///   ([`super::pointwise`], which took them): densenet-121's 256–992 →
+///   128 at batch 8 0.81–0.89×. The GEMM's layers of this form run as
+///   fast here as there (resnet-50's 1024 → 256, mobilenet's 512 → 512:
+///   0.98–1.01×, densenet-161's 384–1968 → 192 0.95–1.06×); 7 × 7 maps
+///   were no faster (0.96–1.05×), fewer filters slower (mobilenet v2's
+///   384 → 64 1.12–1.15×).
+pub(crate) fn first(conv: &Convolution, xshape: &[usize]) -> bool {
     let win = &conv.win;
     let positions = match win.conv_out(win.spatial(xshape)) {
         Ok(o) => o[1] * o[2],
         Err(_) => return false,
     };
-    win.window_len() > 1
-        && win.stride[1..] == [1, 1]
-        && conv.num_filter <= MAX_FEW_FILTERS
-        && xshape[1] >= MIN_CHANNELS
+    let (n, c, f) = (xshape[0], xshape[1], conv.num_filter);
+    let stride_1 = win.stride[1..] == [1, 1];
+    let few_filters = win.window_len() > 1
+        && f <= MAX_FEW_FILTERS
+        && c >= MIN_CHANNELS
         && positions <= 56 * 56
-        && (positions >= 14 * 14 || xshape[0] >= 2)
+        && (positions >= 14 * 14 || n >= 2);
+    let narrowing_1x1 = win.window_len() == 1
+        && win.pad == [0; 3]
+        && positions == 14 * 14
+        && n >= 2
+        && f >= 128
+        && c > super::pointwise::L1_CHANNELS;
+    stride_1 && (few_filters || narrowing_1x1)
 }
 
-/// Most filters of the rule of [`few_filters`].
+/// Most filters of the few-filters rule of [`first`].
 const MAX_FEW_FILTERS: usize = 48;
 
 /// Fewest bytes of weights of the 1×1 rule of [`beats_gemm`]: twice a Zen
@@ -837,27 +855,27 @@ mod tests {
     }
 
     #[test]
-    fn takes_windows_with_few_filters_over_many_channels_first() {
+    fn takes_few_filters_and_narrowing_1x1_windows_first() {
         let conv3 = |f: usize| square_conv(3, 1, 1, 1, f, 1);
         let xs = |n: usize, c: usize, hw: usize| [n, c, hw, hw];
+        assert!(first(&conv3(32), &xs(1, 128, 56)), "densenet's growth");
+        assert!(first(&conv3(48), &xs(8, 192, 14)), "densenet-161's");
+        assert!(first(&conv3(32), &xs(8, 128, 7)), "7 × 7 in a batch");
+        assert!(!first(&conv3(32), &xs(1, 128, 7)), "7 × 7 alone");
+        assert!(!first(&conv3(64), &xs(1, 128, 28)), "64 filters");
+        assert!(!first(&conv3(32), &xs(1, 64, 28)), "64 channels");
+        assert!(!first(&conv3(32), &xs(1, 128, 112)), "112 × 112");
         assert!(
-            few_filters(&conv3(32), &xs(1, 128, 56)),
-            "densenet's growth"
-        );
-        assert!(few_filters(&conv3(48), &xs(8, 192, 14)), "densenet-161's");
-        assert!(few_filters(&conv3(32), &xs(8, 128, 7)), "7 × 7 in a batch");
-        assert!(!few_filters(&conv3(32), &xs(1, 128, 7)), "7 × 7 alone");
-        assert!(!few_filters(&conv3(64), &xs(1, 128, 28)), "64 filters");
-        assert!(!few_filters(&conv3(32), &xs(1, 64, 28)), "64 channels");
-        assert!(!few_filters(&conv3(32), &xs(1, 128, 112)), "112 × 112");
-        assert!(
-            !few_filters(&square_conv(3, 2, 1, 1, 32, 1), &xs(1, 128, 28)),
+            !first(&square_conv(3, 2, 1, 1, 32, 1), &xs(1, 128, 28)),
             "stride 2"
         );
-        assert!(
-            !few_filters(&square_conv(1, 1, 1, 0, 32, 1), &xs(1, 128, 28)),
-            "1×1"
-        );
+        let pw = |f: usize| square_conv(1, 1, 1, 0, f, 1);
+        assert!(first(&pw(128), &xs(8, 512, 14)), "densenet's 1×1");
+        assert!(!first(&pw(128), &xs(1, 512, 14)), "1×1 at batch 1");
+        assert!(!first(&pw(128), &xs(8, 512, 7)), "1×1 on 7 × 7");
+        assert!(!first(&pw(128), &xs(8, 160, 14)), "1×1 over 160 channels");
+        assert!(!first(&pw(64), &xs(8, 384, 14)), "1×1 to 64 filters");
+        assert!(!first(&pw(32), &xs(1, 128, 28)), "1×1 with few filters");
     }
 
     #[test]
@@ -930,6 +948,7 @@ mod tests {
             (40, 70, 1, 2, 1, 0, 14, 14),
             (40, 64, 1, 1, 1, 0, 9, 7),
             (128, 32, 3, 1, 1, 1, 14, 14),
+            (200, 128, 1, 1, 1, 0, 14, 14),
         ] {
             let conv = square_conv(k, s, d, p, f, 1);
             let xs = [2, c, h, wd];

@@ -42,7 +42,7 @@ const MIN_PIXELS: usize = 128;
 const MAX_PIXELS: usize = 4096;
 const MIN_FILTERS: usize = 24;
 const MAX_FILTERS: usize = 160;
-const L1_CHANNELS: usize = 160;
+pub(crate) const L1_CHANNELS: usize = 160;
 const SMALL_MAP: usize = 256;
 /// Squeezing many channels into 16 to 48 filters, the GEMM's filter
 /// blocks are mostly idle whatever the channels: squeezenet's 128 → 16 on
