@@ -482,7 +482,14 @@ impl Rnn {
                     split: d == 1,
                     packs: packs.get(ld + k),
                 };
-                run.run(input, state(k), cell(k), y, hy, cy);
+                run.run(Seq {
+                    x: input,
+                    h0: state(k),
+                    c0: cell(k),
+                    y,
+                    hy,
+                    cy,
+                });
             };
             if d == 1 {
                 step(0, y, hy_l, cy_l);
@@ -535,6 +542,18 @@ struct Direction<'a> {
     packs: Option<&'a Prepared>,
 }
 
+/// One direction's sequence: `x` (T·N, input), initial states `h0` (N·R)
+/// and `c0` (N·H, lstm); the output `y` (T·N·R) and the final states `hy`
+/// and `cy` to write.
+struct Seq<'a> {
+    x: &'a [f32],
+    h0: &'a [f32],
+    c0: Option<&'a [f32]>,
+    y: &'a mut [f32],
+    hy: &'a mut [f32],
+    cy: &'a mut [f32],
+}
+
 /// Spins a worker of [`Direction::run_split`] waits for another's share of
 /// a step before running it itself.
 const STEAL_SPINS: u32 = 2000;
@@ -544,37 +563,26 @@ const STEAL_SPINS: u32 = 2000;
 const PACKED_MAX_BATCH: usize = 16;
 
 impl Direction<'_> {
-    /// Runs the sequence: `x` (T·N, input), initial states `h0` (N·R) and
-    /// `c0` (N·H, lstm); writes `y` (T·N·R) and the final states.
-    fn run(
-        &self,
-        x: &[f32],
-        h0: &[f32],
-        c0: Option<&[f32]>,
-        y: &mut [f32],
-        hy: &mut [f32],
-        cy: &mut [f32],
-    ) {
+    /// Runs the sequence `seq`.
+    fn run(&self, seq: Seq<'_>) {
         // The input projections go to this thread's reused buffer: a fresh
         // zeroed one (2 MiB for an LSTM of 256 units over 64 steps at
         // batch 8) took 9 % of that net's time in memset.
         let len = self.t * self.n * self.rnn.mode.gates() * self.rnn.h;
-        with_layout_scratch(len, |gx| self.run_in(gx, x, h0, c0, y, hy, cy));
+        with_layout_scratch(len, |gx| self.run_in(gx, seq));
     }
 
     /// [`Direction::run`] with `gx` (T·N × G·H, contents unspecified) for
     /// the input projections.
-    #[allow(clippy::too_many_arguments)]
-    fn run_in(
-        &self,
-        gx: &mut [f32],
-        x: &[f32],
-        h0: &[f32],
-        c0: Option<&[f32]>,
-        y: &mut [f32],
-        hy: &mut [f32],
-        cy: &mut [f32],
-    ) {
+    fn run_in(&self, gx: &mut [f32], seq: Seq<'_>) {
+        let Seq {
+            x,
+            h0,
+            c0,
+            y,
+            hy,
+            cy,
+        } = seq;
         let rnn = self.rnn;
         let (t, n, h, r) = (self.t, self.n, rnn.h, rnn.r());
         let mode = rnn.mode;
@@ -1366,6 +1374,45 @@ mod tests {
             .collect()
     }
 
+    /// A kernel's inputs: (shape, values) each.
+    type Inputs = Vec<(Vec<usize>, Vec<f32>)>;
+
+    /// A two-layer, one-direction `mode` net of `h` units with its inputs
+    /// for `(t, n, i)` (steps, batch, input width): data, parameters,
+    /// initial states and, if `use_len`, sequence lengths 1..=t.
+    fn one_direction(
+        mode: Mode,
+        h: usize,
+        (t, n, i): (usize, usize, usize),
+        use_len: bool,
+        clip: Option<(f32, f32)>,
+    ) -> (Rnn, Inputs) {
+        let layers = 2;
+        let rnn = Rnn {
+            mode,
+            h,
+            layers,
+            dirs: 1,
+            state_outputs: true,
+            proj: None,
+            use_len,
+            clip,
+        };
+        let (_, plen) = rnn.layout(i);
+        let mut inputs = vec![
+            (vec![t, n, i], values(t * n * i, 2.0)),
+            (vec![plen], values(plen, 1.0)),
+            (vec![layers, n, h], values(layers * n * h, 3.0)),
+        ];
+        if mode == Mode::Lstm {
+            inputs.push((vec![layers, n, h], values(layers * n * h, 4.0)));
+        }
+        if use_len {
+            inputs.push((vec![n], (0..n).map(|b| (b % t + 1) as f32).collect()));
+        }
+        (rnn, inputs)
+    }
+
     /// The steps split among workers ([`Direction::run_split`], taken with
     /// more than one thread) give exactly the outputs of one worker: the
     /// same sums in the same order, for lstm (with a clip and sequence
@@ -1386,29 +1433,7 @@ mod tests {
             (Mode::Gru, 2, 4, false, None),
             (Mode::Gru, 17, 5, true, None),
         ] {
-            let (t, i, layers) = (6, 5, 2);
-            let rnn = Rnn {
-                mode,
-                h,
-                layers,
-                dirs: 1,
-                state_outputs: true,
-                proj: None,
-                use_len,
-                clip,
-            };
-            let (_, plen) = rnn.layout(i);
-            let mut inputs = vec![
-                (vec![t, n, i], values(t * n * i, 2.0)),
-                (vec![plen], values(plen, 1.0)),
-                (vec![layers, n, h], values(layers * n * h, 3.0)),
-            ];
-            if mode == Mode::Lstm {
-                inputs.push((vec![layers, n, h], values(layers * n * h, 4.0)));
-            }
-            if use_len {
-                inputs.push((vec![n], (0..n).map(|b| (b % t + 1) as f32).collect()));
-            }
+            let (rnn, inputs) = one_direction(mode, h, (6, n, 5), use_len, clip);
             let want = one.install(|| run(&rnn, &inputs));
             let got = three.install(|| run(&rnn, &inputs));
             assert_eq!(got, want, "{mode:?} h {h} n {n}");
@@ -1443,26 +1468,7 @@ mod tests {
     #[test]
     fn prepared_weights_match_the_parameters_read_as_they_are() {
         for (mode, n) in [(Mode::Lstm, 1), (Mode::Gru, 3), (Mode::Lstm, 20)] {
-            let (t, i, h, layers) = (24, 96, 80, 2);
-            let rnn = Rnn {
-                mode,
-                h,
-                layers,
-                dirs: 1,
-                state_outputs: true,
-                proj: None,
-                use_len: false,
-                clip: None,
-            };
-            let (_, plen) = rnn.layout(i);
-            let mut inputs = vec![
-                (vec![t, n, i], values(t * n * i, 2.0)),
-                (vec![plen], values(plen, 1.0)),
-                (vec![layers, n, h], values(layers * n * h, 3.0)),
-            ];
-            if mode == Mode::Lstm {
-                inputs.push((vec![layers, n, h], values(layers * n * h, 4.0)));
-            }
+            let (rnn, inputs) = one_direction(mode, 80, (24, n, 96), false, None);
             let shapes: Vec<&[usize]> = inputs.iter().map(|(s, _)| s.as_slice()).collect();
             let constants: Vec<Option<&[f32]>> = (0..inputs.len())
                 .map(|k| (k == 1).then_some(inputs[1].1.as_slice()))
