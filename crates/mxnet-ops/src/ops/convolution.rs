@@ -1279,6 +1279,8 @@ pub(crate) fn prepare(
 /// Forward convolution of `x` (N, C, *spatial) with `w` into `y`, then the
 /// epilogue (`Epilogue::bias` for a plain convolution).
 ///
+/// Windows with few filters over many channels, and some 1×1 layers in a
+/// batch, run first by vectors over filters ([`filter_lanes::first`]).
 /// Layers with few channels ([`few_channels`]), the 1×1 layers where it is
 /// faster ([`pointwise`]) and depthwise layers ([`depthwise`]) run directly.
 /// 3×3 stride-1 convolutions with many channels and tiles
@@ -1289,9 +1291,9 @@ pub(crate) fn prepare(
 /// waste work ([`filter_lanes::faster`]), else vectors over positions
 /// ([`blocked`], [`blocked::faster`]), and by vectors over filters too
 /// the strided windows at batch 1 and the 1×1 ones with large weights on
-/// small maps that neither would take ([`filter_lanes::beats_gemm`]). The filters these three read are
-/// transformed or packed on each call; [`conv_forward_prepared`] takes
-/// them prepared once.
+/// small maps that neither would take ([`filter_lanes::beats_gemm`]). The
+/// filters these three read are transformed or packed on each call;
+/// [`conv_forward_prepared`] takes them prepared once.
 /// The rest are GEMMs over tiles of output positions ([`conv_tiled`]).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn conv_forward(

@@ -124,14 +124,14 @@ pub(crate) fn pack_filters(w: &[f32], filters: usize, depth: usize) -> Vec<f32> 
 /// on 14 × 14 maps with 256 filters 0.85–0.87× and vgg's with 512
 /// 0.80–0.83× (batch 1; Winograd takes them at batch 8), on 7 × 7 maps
 /// with 512 filters 0.86–0.94× (batch 1), inception's 1×7 ones on 17 × 17
-/// maps 0.82×; and stride-1 windows over at most 64
-/// channels, with a depth below 576 or on maps up to 28 columns wide, where
-/// the blocked kernel's blocks are short: squeezenet's 3×3 expand layers
-/// (16–64 channels on 54 × 54 and 27 × 27 maps) 0.78–0.91× at batch 8.
-/// Elsewhere it was not faster: slower on 8 × 8 maps (1.07–1.10×), with 48 channels and a 5×5 window on 35 ×
-/// 35 (1.1–1.2×), at stride 2 in inception (1.14–1.3×; 0.81–0.87× against
-/// the GEMM in resnet-18), and with 64 channels on 56 × 56 maps, whose
-/// 58-wide rows waste only 3 % (1.07–1.19×).
+/// maps 0.82×; and stride-1 windows over at most 64 channels, with a depth
+/// below 576 or on maps up to 28 columns wide, where the blocked kernel's
+/// blocks are short: squeezenet's 3×3 expand layers (16–64 channels on
+/// 54 × 54 and 27 × 27 maps) 0.78–0.91× at batch 8. Elsewhere it was not
+/// faster: slower on 8 × 8 maps (1.07–1.10×), with 48 channels and a 5×5
+/// window on 35 × 35 (1.1–1.2×), at stride 2 in inception (1.14–1.3×;
+/// 0.81–0.87× against the GEMM in resnet-18), and with 64 channels on
+/// 56 × 56 maps, whose 58-wide rows waste only 3 % (1.07–1.19×).
 pub(crate) fn faster(conv: &Convolution, xshape: &[usize]) -> bool {
     let win = &conv.win;
     let out = match win.conv_out(win.spatial(xshape)) {
@@ -176,9 +176,8 @@ pub(crate) fn faster(conv: &Convolution, xshape: &[usize]) -> bool {
 ///   1.13–1.16× at batch 8.
 pub(crate) fn beats_gemm(conv: &Convolution, xshape: &[usize]) -> bool {
     let win = &conv.win;
-    let positions = match win.conv_out(win.spatial(xshape)) {
-        Ok(o) => o[1] * o[2],
-        Err(_) => return false,
+    let Some(positions) = out_positions(conv, xshape) else {
+        return false;
     };
     let whole_blocks = positions % POSITIONS == 0;
     if win.window_len() == 1 {
@@ -213,9 +212,8 @@ pub(crate) fn beats_gemm(conv: &Convolution, xshape: &[usize]) -> bool {
 ///   384 → 64 1.12–1.15×).
 pub(crate) fn first(conv: &Convolution, xshape: &[usize]) -> bool {
     let win = &conv.win;
-    let positions = match win.conv_out(win.spatial(xshape)) {
-        Ok(o) => o[1] * o[2],
-        Err(_) => return false,
+    let Some(positions) = out_positions(conv, xshape) else {
+        return false;
     };
     let (n, c, f) = (xshape[0], xshape[1], conv.num_filter);
     let stride_1 = win.stride[1..] == [1, 1];
@@ -231,6 +229,12 @@ pub(crate) fn first(conv: &Convolution, xshape: &[usize]) -> bool {
         && f >= 128
         && c > super::pointwise::L1_CHANNELS;
     stride_1 && (few_filters || narrowing_1x1)
+}
+
+/// Output positions per image of `conv` on `xshape`, if its shapes agree.
+fn out_positions(conv: &Convolution, xshape: &[usize]) -> Option<usize> {
+    let win = &conv.win;
+    win.conv_out(win.spatial(xshape)).ok().map(|o| o[1] * o[2])
 }
 
 /// Most filters of the few-filters rule of [`first`].
