@@ -46,6 +46,13 @@
 //!   −1. With nms_topk < #detections only the first nms_topk rows are sorted
 //!   and suppressed; the rows after them keep their unsorted content with
 //!   class −1. No sorting or NMS happens when nms_threshold ∉ (0, 1].
+//! * `_contrib_box_decode` — data (B, N, 4) offsets, anchors (…, N, 4) with
+//!   at least N boxes (the first N are read; one set for every batch row);
+//!   std0 … std3 = 1, clip = −1 (> 0 caps the scaled width and height
+//!   offsets before `exp`), format = `center` (of the anchors: x, y, w, h;
+//!   `corner` = x1, y1, x2, y2). Output (B, N, 4) corner boxes:
+//!   x = d0·std0·w + x, y = d1·std1·h + y, half sizes exp(d2·std2)·w / 2 and
+//!   exp(d3·std3)·h / 2, as GluonCV's SSD and Faster R-CNN decode them.
 
 use crate::attrs::Attrs;
 use crate::error::AttrError;
@@ -85,6 +92,12 @@ pub(crate) static OPS: &[OpEntry] = &[
         build: build_detection,
         family: "detection",
         summary: "SSD box decoding with per-class NMS",
+    },
+    OpEntry {
+        name: "_contrib_box_decode",
+        build: build_box_decode,
+        family: "detection",
+        summary: "box offsets against anchors to corner boxes (std0..3, clip, format)",
     },
 ];
 
@@ -831,6 +844,86 @@ impl Kernel for MultiBoxDetection {
                 }
             }
         }
+        Ok(())
+    }
+}
+
+/// `_contrib_box_decode`: see the module docs.
+#[derive(Debug)]
+struct BoxDecode {
+    std: [f32; 4],
+    /// Cap of the scaled size offsets, when positive.
+    clip: Option<f32>,
+    /// Anchors are corner boxes (else centre, size).
+    corner_anchors: bool,
+}
+
+fn build_box_decode(a: &Attrs<'_>) -> Result<Box<dyn Kernel>, AttrError> {
+    let std = |k: &str| -> Result<f32, AttrError> { Ok(a.float(k, 1.0)? as f32) };
+    let clip = a.float("clip", -1.0)? as f32;
+    Ok(Box::new(BoxDecode {
+        std: [std("std0")?, std("std1")?, std("std2")?, std("std3")?],
+        clip: (clip > 0.0).then_some(clip),
+        corner_anchors: a.choice("format", &["corner", "center"], "center")? == "corner",
+    }))
+}
+
+impl Kernel for BoxDecode {
+    fn infer_shapes(&self, inputs: &[&[usize]]) -> Result<Vec<Vec<usize>>, String> {
+        expect_inputs(inputs, 2)?;
+        let (x, anchors) = (inputs[0], inputs[1]);
+        if x.len() != 3 || x[2] != 4 {
+            return Err(format!(
+                "data must be (batch, boxes, 4) offsets, got {}",
+                shape_str(x)
+            ));
+        }
+        if anchors.len() < 3 || anchors.last() != Some(&4) {
+            return Err(format!(
+                "anchors must be (…, boxes, 4) with 3 or more axes, got {}",
+                shape_str(anchors)
+            ));
+        }
+        if anchors.iter().product::<usize>() < x[1] * 4 {
+            return Err(format!(
+                "anchors {} hold fewer than the data's {} boxes",
+                shape_str(anchors),
+                x[1]
+            ));
+        }
+        Ok(vec![x.to_vec()])
+    }
+
+    fn forward(&self, inputs: &[In<'_>], outputs: &mut [Out<'_>]) -> Result<(), String> {
+        let n = inputs[0].shape[1];
+        let (x, anchors) = (inputs[0].data, &inputs[1].data[..n * 4]);
+        let [s0, s1, s2, s3] = self.std;
+        const BOXES: usize = 1024;
+        par_rows(outputs[0].data, BOXES * 4, |piece, out| {
+            for (k, o) in out.chunks_exact_mut(4).enumerate() {
+                let i = piece * BOXES + k;
+                let d = &x[i * 4..i * 4 + 4];
+                let a = &anchors[(i % n) * 4..(i % n) * 4 + 4];
+                let (ax, ay, aw, ah) = if self.corner_anchors {
+                    let (w, h) = (a[2] - a[0], a[3] - a[1]);
+                    (a[0] + w * 0.5, a[1] + h * 0.5, w, h)
+                } else {
+                    (a[0], a[1], a[2], a[3])
+                };
+                let ox = d[0] * s0 * aw + ax;
+                let oy = d[1] * s1 * ah + ay;
+                let (mut dw, mut dh) = (d[2] * s2, d[3] * s3);
+                if let Some(c) = self.clip {
+                    // MXNet's `dw < clip ? dw : clip` (NaN becomes clip).
+                    dw = if dw < c { dw } else { c };
+                    dh = if dh < c { dh } else { c };
+                }
+                // MXNet calls the double-precision exp.
+                let ow = (f64::from(dw).exp() as f32) * aw * 0.5;
+                let oh = (f64::from(dh).exp() as f32) * ah * 0.5;
+                o.copy_from_slice(&[ox - ow, oy - oh, ox + ow, oy + oh]);
+            }
+        });
         Ok(())
     }
 }

@@ -2,7 +2,9 @@
 //! shapes), `broadcast_*` (NumPy broadcasting), `_maximum`-style (same
 //! shapes), and `add_n` (sum of any number of same-shape inputs).
 //!
-//! Comparisons and logic return 0/1 in the input dtype. `mod` follows
+//! Comparisons and logic return 0/1 in the input dtype. On integer dtypes
+//! results are stored as the dtype stores them (a quotient truncates toward
+//! zero, as integer division does). `mod` follows
 //! MXNet: the result takes the divisor's sign and `x mod 0` is 0.
 //! `maximum`/`minimum` return the second operand when the comparison is false
 //! (so a NaN first operand gives the second).
@@ -13,6 +15,7 @@ use crate::kernel::{In, Kernel, Out, expect_inputs};
 use crate::registry::OpEntry;
 use crate::tensor::shape_str;
 
+use super::math::store_all_as;
 use super::util::{PAR_GRAIN, broadcast_shape, broadcast_strides, map_unary};
 
 /// A binary function of two values.
@@ -225,6 +228,9 @@ impl Kernel for Binary {
             outputs[0].shape,
             outputs[0].data,
         );
+        // Integer tensors compute in integers: a quotient truncates toward
+        // zero, as C++'s `/` does (exact for |values| < 2^24).
+        store_all_as(inputs[0].dtype, outputs[0].data);
         Ok(())
     }
 }

@@ -1,4 +1,5 @@
-//! `tile` and `repeat`: copies of the input laid side by side.
+//! `tile`, `repeat` and `reverse`: copies of the input laid side by side or
+//! in reverse order.
 //!
 //! * `tile(data)`: `reps` (required) — copies per axis. Shorter `reps` are
 //!   padded with leading 1s; a longer one promotes the input with leading
@@ -7,6 +8,10 @@
 //! * `repeat(data)`: `repeats` (required, ≥ 0) — each element is repeated
 //!   that many times along `axis` = None (the input is flattened first and the
 //!   output is 1-D). `repeats = 0` gives shape `(0,)`.
+//! * `reverse(data)` (alias `flip`): `axis` (required) — the axes whose
+//!   order is reversed, each in [0, ndim) (MXNet rejects negative ones). An
+//!   axis listed twice is reversed twice (so left as is), as in MXNet; `()`
+//!   copies the input.
 
 use crate::attrs::Attrs;
 use crate::error::AttrError;
@@ -28,6 +33,12 @@ pub(crate) static OPS: &[OpEntry] = &[
         build: build_repeat,
         family: "tensor",
         summary: "repeat each element along an axis (or flattened)",
+    },
+    OpEntry {
+        name: "reverse",
+        build: build_reverse,
+        family: "tensor",
+        summary: "reverse the order along some axes",
     },
 ];
 
@@ -176,6 +187,83 @@ impl Kernel for Repeat {
                     let at = (i * self.repeats + r) * inner;
                     dst[at..at + inner].copy_from_slice(s);
                 }
+            }
+        });
+        Ok(())
+    }
+}
+
+#[derive(Debug)]
+struct Reverse {
+    /// The axes as listed (each listing flips once).
+    axes: Vec<usize>,
+}
+
+fn build_reverse(a: &Attrs<'_>) -> Result<Box<dyn Kernel>, AttrError> {
+    let axes = a
+        .req_tuple("axis")?
+        .iter()
+        .map(|&v| usize::try_from(v))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| AttrError {
+            key: "axis".into(),
+            value: a.string("axis", "").into(),
+            expected: "a tuple of non-negative axes",
+        })?;
+    Ok(Box::new(Reverse { axes }))
+}
+
+impl Reverse {
+    /// Whether each of `ndim` axes ends up reversed.
+    fn flipped(&self, ndim: usize) -> Result<Vec<bool>, String> {
+        let mut f = vec![false; ndim];
+        for &a in &self.axes {
+            let Some(v) = f.get_mut(a) else {
+                return Err(format!(
+                    "axis {a} is out of range for a {ndim}-d input (negative axes are not accepted)"
+                ));
+            };
+            *v = !*v;
+        }
+        Ok(f)
+    }
+}
+
+impl Kernel for Reverse {
+    fn infer_shapes(&self, inputs: &[&[usize]]) -> Result<Vec<Vec<usize>>, String> {
+        expect_inputs(inputs, 1)?;
+        self.flipped(inputs[0].len())?;
+        Ok(vec![inputs[0].to_vec()])
+    }
+
+    fn forward(&self, inputs: &[In<'_>], outputs: &mut [Out<'_>]) -> Result<(), String> {
+        let x = inputs[0];
+        let out = &mut *outputs[0].data;
+        let flip = self.flipped(x.shape.len())?;
+        let Some(&last) = x.shape.last() else {
+            out.copy_from_slice(x.data);
+            return Ok(());
+        };
+        if out.is_empty() {
+            return Ok(());
+        }
+        let nd = x.shape.len();
+        let st = strides(x.shape);
+        par_rows(out, last, |row, o| {
+            // The input row: each outer index, mirrored on a flipped axis.
+            let (mut rem, mut off) = (row, 0);
+            for d in (0..nd - 1).rev() {
+                let i = rem % x.shape[d];
+                rem /= x.shape[d];
+                off += if flip[d] { x.shape[d] - 1 - i } else { i } * st[d];
+            }
+            let src = &x.data[off..off + last];
+            if flip[nd - 1] {
+                for (o, &v) in o.iter_mut().zip(src.iter().rev()) {
+                    *o = v;
+                }
+            } else {
+                o.copy_from_slice(src);
             }
         });
         Ok(())
