@@ -52,6 +52,7 @@ mod softmax;
 mod sort;
 mod split;
 mod stack;
+mod std_sort;
 mod tile;
 mod transpose;
 mod upsampling;

@@ -11,11 +11,14 @@
 //!   indices that sort.
 //!
 //! With `axis` None the output is 1-D (k,) and indices are flat indices.
-//! Indices are float32 by default, not the input dtype. MXNet sorts with
-//! `std::sort`, so the order of equal values is unspecified there; here
-//! ties (−0 and +0 included) keep their original order and NaN sorts above
-//! every number. MXNet rejects float16 input to these ops; it is accepted
-//! here.
+//! Indices are float32 by default, not the input dtype. Each lane is sorted
+//! as MXNet sorts it: its indices with `std::sort` when k·8 > n (always for
+//! `sort` and `argsort`) and `std::partial_sort` otherwise, under `<`
+//! (ascending) or `>` on the values, with libstdc++'s algorithms step for
+//! step ([`super::std_sort`]). So equal values (−0 and +0 included) come out
+//! in MXNet's order, which is not their original one, and NaN lands where
+//! those comparisons put it. MXNet rejects float16 input to these ops; it
+//! is accepted here.
 
 use mxnet_format::DType;
 use rayon::prelude::*;
@@ -27,6 +30,7 @@ use crate::registry::OpEntry;
 use crate::tensor::numel;
 
 use super::math::store_all_as;
+use super::std_sort;
 use super::util::{PAR_GRAIN, axis as norm_axis};
 
 /// The sorting ops' entries.
@@ -171,21 +175,6 @@ impl TopK {
     }
 }
 
-/// A sort key for `v` whose unsigned order is the value order, with −0 equal
-/// to +0 and NaN above every number.
-#[inline]
-fn sort_key(v: f32) -> u32 {
-    if v.is_nan() {
-        return u32::MAX;
-    }
-    let bits = if v == 0.0 { 0 } else { v.to_bits() };
-    if bits & 0x8000_0000 != 0 {
-        !bits
-    } else {
-        bits | 0x8000_0000
-    }
-}
-
 impl Kernel for TopK {
     fn num_outputs(&self) -> usize {
         if self.ret == Ret::Both { 2 } else { 1 }
@@ -226,28 +215,27 @@ impl Kernel for TopK {
             Some(o) if ret == Ret::Both => Some(&mut *o.data),
             _ => None,
         };
-        // One outer block: every lane i sorted, its first k written. Each
-        // lane is sorted as (key, index) pairs packed in u64s, so equal
-        // values keep their index order.
-        let run = |keys: &mut Vec<u64>, o: usize, a: &mut [f32], mut b: Option<&mut [f32]>| {
+        // One outer block: every lane i sorted as MXNet sorts it (its
+        // indices by value with libstdc++'s std::sort when k·8 > n, else
+        // std::partial_sort), its first k written.
+        let full = k * 8 > n;
+        let run = |idx: &mut Vec<u32>, o: usize, a: &mut [f32], mut b: Option<&mut [f32]>| {
             if ret == Ret::Mask {
                 a.fill(0.0);
             }
             let base = o * n * inner;
             for i in 0..inner {
-                keys.clear();
-                keys.extend((0..n).map(|j| {
-                    let key = sort_key(data[base + j * inner + i]);
-                    let key = if ascend { key } else { !key };
-                    (u64::from(key) << 32) | j as u64
-                }));
-                if k < n {
-                    keys.select_nth_unstable(k - 1);
-                    keys.truncate(k);
+                let val = |j: u32| data[base + j as usize * inner + i];
+                idx.clear();
+                idx.extend(0..n as u32);
+                match (ascend, full) {
+                    (true, true) => std_sort::sort(idx, &|p, q| val(p) < val(q)),
+                    (true, false) => std_sort::partial_sort(idx, k, &|p, q| val(p) < val(q)),
+                    (false, true) => std_sort::sort(idx, &|p, q| val(p) > val(q)),
+                    (false, false) => std_sort::partial_sort(idx, k, &|p, q| val(p) > val(q)),
                 }
-                keys.sort_unstable();
-                for (j, &key) in keys.iter().enumerate() {
-                    let s = (key & 0xffff_ffff) as usize;
+                for (j, &s) in idx[..k].iter().enumerate() {
+                    let s = s as usize;
                     match ret {
                         Ret::Value => a[j * inner + i] = data[base + s * inner + i],
                         Ret::Indices => a[j * inner + i] = s as f32,
@@ -307,23 +295,4 @@ impl Kernel for TopK {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sort_keys_follow_value_order() {
-        let v = [
-            f32::NEG_INFINITY,
-            -3.5,
-            -1e-30,
-            0.0,
-            1e-30,
-            2.0,
-            f32::INFINITY,
-            f32::NAN,
-        ];
-        for w in v.windows(2) {
-            assert!(sort_key(w[0]) < sort_key(w[1]), "{w:?}");
-        }
-        assert_eq!(sort_key(-0.0), sort_key(0.0));
-        assert_eq!(sort_key(-f32::NAN), sort_key(f32::NAN));
-    }
 }
