@@ -291,8 +291,3 @@ impl Kernel for TopK {
         Ok(())
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-}
