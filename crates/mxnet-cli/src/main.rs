@@ -87,6 +87,8 @@ Outputs are named as MXNet names them (list_outputs(): softmax_output, fc1_outpu
 (MXNet's get_internals() names), e.g. to stop before an op that cannot run here.
 Without --output, each output's shape and a summary are printed (with the top
 classes for (N, classes) outputs); with --output OUT.npz or OUT.params they are saved.
+A name MXNet gives several outputs (a block called twice) is saved as NAME, NAME#2, …;
+--check compares such outputs with the reference array of their shape.
 
 Examples:
   mxnet-io run resnet-symbol.json --input data=cat.npy
@@ -763,9 +765,31 @@ fn check_outputs(
 ) -> Result<()> {
     let mut out = io::stdout().lock();
     let mut failed = 0;
-    for (name, t) in result.names.iter().zip(&result.outputs) {
-        let r = mxnet_io::load_input(name, reference)
-            .with_context(|| format!("--check: no array {name:?} in {}", reference.display()))?;
+    let unique = mxnet_io::unique_names(&result.names);
+    let repeats = |name: &str| result.names.iter().filter(|n| *n == name).count();
+    let (mut compared, mut uncompared): (Vec<&str>, Vec<&str>) = (Vec::new(), Vec::new());
+    for ((base, name), t) in result.names.iter().zip(&unique).zip(&result.outputs) {
+        // Outputs MXNet names alike are saved as NAME, NAME#2, …; a reference
+        // written by name holds one of them (NumPy's savez keeps the last), so
+        // a repeated name is checked against the array of its shape.
+        let r = match mxnet_io::load_input(name, reference) {
+            Err(_) if name != base => mxnet_io::load_input(base, reference),
+            found => found,
+        }
+        .with_context(|| format!("--check: no array {name:?} in {}", reference.display()))?;
+        let n = repeats(base);
+        if r.shape != t.shape && n > 1 {
+            writeln!(
+                out,
+                "check {name}: not compared ({n} outputs are named {base}; the reference's array has shape {:?}, this one {:?})",
+                r.shape, t.shape
+            )?;
+            if !uncompared.contains(&base.as_str()) {
+                uncompared.push(base);
+            }
+            continue;
+        }
+        compared.push(base.as_str());
         if r.shape != t.shape {
             writeln!(
                 out,
@@ -798,6 +822,13 @@ fn check_outputs(
         if !ok {
             failed += 1;
         }
+    }
+    for base in uncompared.iter().filter(|b| !compared.contains(b)) {
+        writeln!(
+            out,
+            "check {base}: DIFFERENT (no output of that name has the reference's shape)"
+        )?;
+        failed += 1;
     }
     if failed > 0 {
         bail!("{failed} output(s) differ from {}", reference.display());

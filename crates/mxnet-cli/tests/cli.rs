@@ -450,3 +450,80 @@ fn bench_times_runs_and_profiles_each_layer_in_run_order() {
     let percent: f64 = profile.iter().map(|p| p["percent"].as_f64().unwrap()).sum();
     assert!((percent - 100.0).abs() < 1e-6, "{percent}");
 }
+
+/// MXNet lets two nodes share a name (a Gluon block called twice, as in
+/// GluonCV's monodepth2 decoder), so `list_outputs()` can repeat a name.
+/// `run -o` saves them as NAME, NAME#2 (an archive holds a name once), and
+/// `--check` compares a repeated name against the reference array of its
+/// shape (NumPy's `savez` of MXNet's outputs by name keeps only the last).
+#[test]
+fn outputs_with_one_name_are_saved_apart_and_checked_by_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let symbol = |heads: &str| {
+        format!(
+            r#"{{"nodes": [
+                {{"op": "null", "name": "data", "inputs": []}},
+                {{"op": "Activation", "name": "act", "attrs": {{"act_type": "relu"}}, "inputs": [[0, 0, 0]]}},
+                {{"op": "Pooling", "name": "act", "attrs": {{"kernel": "(2, 2)", "pool_type": "max"}}, "inputs": [[1, 0, 0]]}}
+              ],
+              "arg_nodes": [0], "node_row_ptr": [0, 1, 2, 3], "heads": {heads},
+              "attrs": {{"mxnet_version": ["int", 10901]}}}}"#
+        )
+    };
+    let both = dir.path().join("both-symbol.json");
+    let last = dir.path().join("last-symbol.json");
+    std::fs::write(&both, symbol("[[1, 0, 0], [2, 0, 0]]")).unwrap();
+    std::fs::write(&last, symbol("[[2, 0, 0]]")).unwrap();
+    let input = fixture("nets/resnet_v1_basic-io.params");
+    let args = |sym: &PathBuf, extra: &[&str]| -> Output {
+        let mut a = vec!["run", sym.to_str().unwrap(), "--array-path", "none", "-i"];
+        let data = format!("data={input}");
+        a.push(&data);
+        a.extend_from_slice(extra);
+        run(&a)
+    };
+    let all = dir.path().join("all.npz");
+    let o = args(&both, &["-o", all.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Both arrays are in the archive, under distinct names.
+    let o = args(&both, &["--check", all.to_str().unwrap()]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("check act_output: matches"), "{text}");
+    assert!(text.contains("check act_output#2: matches"), "{text}");
+    // A reference with one array of that name: the output of its shape is
+    // compared, the other is reported as not compared.
+    let pooled = dir.path().join("pooled.npz");
+    let o = args(&last, &["-o", pooled.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = args(&both, &["--check", pooled.to_str().unwrap()]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let text = stdout(&o);
+    assert!(
+        text.contains("check act_output: not compared (2 outputs are named act_output")
+            && text.contains("check act_output#2: matches"),
+        "{text}"
+    );
+    // When no output of the name has the reference's shape, the check fails.
+    let small = dir.path().join("small.npz");
+    let o = run(&[
+        "run",
+        last.to_str().unwrap(),
+        "--array-path",
+        "none",
+        "-s",
+        "data=1,1,4,4",
+        "-o",
+        small.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = args(&both, &["--check", small.to_str().unwrap()]);
+    assert!(!o.status.success());
+    let text = stdout(&o);
+    assert!(
+        text.contains(
+            "check act_output: DIFFERENT (no output of that name has the reference's shape)"
+        ),
+        "{text}"
+    );
+}

@@ -55,7 +55,7 @@ pub use export::{
 };
 pub use model::{ArrayPath, LoadedParams, Model, Roles, VarRole, WeightSource};
 pub use mxnet_format::pairing::{Pairing, find_params, model_prefix};
-pub use run::{RunOptions, RunResult, load_input, run, run_model, save_outputs};
+pub use run::{RunOptions, RunResult, load_input, run, run_model, save_outputs, unique_names};
 
 pub use mxnet_net;
 pub use mxnet_ops;

@@ -92,10 +92,13 @@ pub fn load_input(name: &str, path: &Path) -> Result<Tensor> {
 
 /// Writes outputs to `path`: `.npz` (NumPy) or `.params` (MXNet), by name,
 /// atomically.
+///
+/// MXNet can give several outputs one name (a block called more than once,
+/// e.g. GluonCV's monodepth2 decoder); they are saved under
+/// [`unique_names`], since an archive holds each name once.
 pub fn save_outputs(path: &Path, names: &[String], outputs: &[Tensor]) -> Result<()> {
-    let arrays: Vec<(String, Array<'static>)> = names
-        .iter()
-        .cloned()
+    let arrays: Vec<(String, Array<'static>)> = unique_names(names)
+        .into_iter()
         .zip(outputs.iter().map(Tensor::to_array))
         .collect();
     let is_npz = path
@@ -113,6 +116,29 @@ pub fn save_outputs(path: &Path, names: &[String], outputs: &[Tensor]) -> Result
             .save(path)
             .map_err(|e| Error::io(path, std::io::Error::other(e.to_string())))
     }
+}
+
+/// `names` made unique for saving: the first output with a name keeps it,
+/// the k-th one after it (k ≥ 2) becomes `NAME#k` (or `NAME#k#k…` should
+/// that be taken too).
+pub fn unique_names(names: &[String]) -> Vec<String> {
+    let mut taken: std::collections::HashSet<String> = names.iter().cloned().collect();
+    let mut seen: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    names
+        .iter()
+        .map(|n| {
+            let k = seen.entry(n.as_str()).or_insert(0);
+            *k += 1;
+            if *k == 1 {
+                return n.clone();
+            }
+            let mut u = format!("{n}#{k}");
+            while !taken.insert(u.clone()) {
+                u = format!("{u}#{k}");
+            }
+            u
+        })
+        .collect()
 }
 
 /// Runs the model at `path` once.
