@@ -27,6 +27,7 @@ mod concat;
 pub(crate) mod convolution;
 mod crop;
 pub(crate) mod deconvolution;
+mod deformable;
 mod depth_space;
 mod detection;
 mod dims;
@@ -68,6 +69,7 @@ pub(crate) static LISTS: &[&[OpEntry]] = &[
     convolution::OPS,
     crop::OPS,
     deconvolution::OPS,
+    deformable::OPS,
     depth_space::OPS,
     detection::OPS,
     dims::OPS,
