@@ -799,20 +799,7 @@ fn check_outputs(
             failed += 1;
             continue;
         }
-        let (mut max_abs, mut worst) = (0f64, 0f64);
-        for (&a, &b) in t.data.iter().zip(&r.data) {
-            let (a, b) = (f64::from(a), f64::from(b));
-            if a.is_nan() && b.is_nan() {
-                continue;
-            }
-            let d = (a - b).abs();
-            max_abs = max_abs.max(d);
-            worst = worst.max(if d.is_nan() {
-                f64::INFINITY
-            } else {
-                d / (atol + rtol * b.abs())
-            });
-        }
+        let (max_abs, worst) = compare(&t.data, &r.data, rtol, atol);
         let ok = worst <= 1.0;
         writeln!(
             out,
@@ -834,6 +821,29 @@ fn check_outputs(
         bail!("{failed} output(s) differ from {}", reference.display());
     }
     Ok(())
+}
+
+/// The largest |ours − ref| and the largest ratio of a difference to its
+/// tolerance atol + rtol·|ref| (above 1 fails). Equal values (infinities of
+/// one sign included) and NaN against NaN match; any other pair with a NaN
+/// or an infinity fails.
+fn compare(ours: &[f32], reference: &[f32], rtol: f64, atol: f64) -> (f64, f64) {
+    let (mut max_abs, mut worst) = (0f64, 0f64);
+    for (&a, &b) in ours.iter().zip(reference) {
+        let (a, b) = (f64::from(a), f64::from(b));
+        if a == b || (a.is_nan() && b.is_nan()) {
+            continue;
+        }
+        let d = (a - b).abs();
+        if !d.is_finite() || !b.is_finite() {
+            max_abs = f64::INFINITY;
+            worst = f64::INFINITY;
+            continue;
+        }
+        max_abs = max_abs.max(d);
+        worst = worst.max(d / (atol + rtol * b.abs()));
+    }
+    (max_abs, worst)
 }
 
 fn export(args: &ExportArgs, quiet: bool) -> Result<()> {
@@ -909,4 +919,38 @@ fn plot(args: &PlotArgs, quiet: bool) -> Result<()> {
         ),
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::compare;
+
+    #[test]
+    fn check_tolerances_treat_equal_infinities_as_equal_and_others_as_failures() {
+        let inf = f32::INFINITY;
+        // Within atol + rtol·|ref|, and equal infinities / NaNs.
+        let (max_abs, worst) = compare(
+            &[1.0, inf, -inf, f32::NAN],
+            &[1.0001, inf, -inf, f32::NAN],
+            1e-4,
+            1e-5,
+        );
+        assert!(
+            worst <= 1.0 && (max_abs - 1e-4).abs() < 1e-6,
+            "{max_abs} {worst}"
+        );
+        // One difference past its tolerance.
+        assert!(compare(&[1.0, 2.0], &[1.0, 2.01], 1e-4, 1e-5).1 > 1.0);
+        // Infinity against a finite value (either side), opposite
+        // infinities, and NaN against a number all fail.
+        for (a, b) in [
+            (inf, 1e30),
+            (1e30, inf),
+            (inf, -inf),
+            (f32::NAN, 0.0),
+            (0.0, f32::NAN),
+        ] {
+            assert!(compare(&[a], &[b], 1e-4, 1e-5).1 > 1.0, "{a} vs {b}");
+        }
+    }
 }

@@ -219,6 +219,7 @@ impl Kernel for TopK {
         // indices by value with libstdc++'s std::sort when k·8 > n, else
         // std::partial_sort), its first k written.
         let full = k * 8 > n;
+        let lane = u32::try_from(n).map_err(|_| format!("cannot sort {n} values at once"))?;
         let run = |idx: &mut Vec<u32>, o: usize, a: &mut [f32], mut b: Option<&mut [f32]>| {
             if ret == Ret::Mask {
                 a.fill(0.0);
@@ -227,7 +228,7 @@ impl Kernel for TopK {
             for i in 0..inner {
                 let val = |j: u32| data[base + j as usize * inner + i];
                 idx.clear();
-                idx.extend(0..n as u32);
+                idx.extend(0..lane);
                 match (ascend, full) {
                     (true, true) => std_sort::sort(idx, &|p, q| val(p) < val(q)),
                     (true, false) => std_sort::partial_sort(idx, k, &|p, q| val(p) < val(q)),

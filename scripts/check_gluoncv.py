@@ -1,0 +1,221 @@
+#!/usr/bin/env python3
+"""Run GluonCV model-zoo networks (random weights) in MXNet 1.9.1 and in
+mxnet-io and compare the outputs.
+
+    .venv-mxnet/bin/pip install --no-deps gluoncv==0.10.5.post0
+    .venv-mxnet/bin/pip install tqdm Pillow portalocker yacs 'scipy<1.11'
+    .venv-mxnet/bin/python scripts/check_gluoncv.py [--models a,b] [--out DIR] [--no-build]
+
+GluonCV 0.10.5 is the last release for MXNet 1.x; its model zoo is where most
+MXNet detection, segmentation, pose, video and depth models come from. Its
+pip package needs matplotlib, opencv and pandas only for its data tools, so it
+is installed without dependencies (the second line is what the zoo imports).
+
+For each model (MODELS below, or --models), in its own process and cached in
+DIR (default bench-data/gluoncv):
+  * the net is built with pretrained=False, weights drawn with fixed seeds
+    (Xavier for weights, BatchNorm gamma U(0.5, 1.5), running variance
+    U(0.5, 2), running mean N(0, 0.1)), hybridized and exported to
+    NAME-symbol.json / NAME-0000.params, with a uniform [-1, 1) input;
+  * MXNet's outputs come from the exported files bound with
+    MXNET_SUBGRAPH_BACKEND=NONE: MXNet's own operators, without oneDNN's graph
+    fusion, which gives another answer on some nets (cifar_resnet20_v2 at
+    batch 2 differs by 8e-2 with the conv+BN+sum fusion on);
+  * the inputs of the ops that break ties (box_nms, topk) are saved too.
+Then `mxnet-io run NAME-symbol.json -i data=NAME-in.npy --check NAME-ref.npz`
+compares every output (rtol 1e-3, atol 1e-4: deep nets drift in float32).
+
+A detection head sorts near-equal scores: random weights give thousands of
+boxes whose scores differ in the last bits, so float32 rounding in earlier
+layers can swap two of them and everything after the sort differs. When the
+outputs differ, the input of the first tie-breaking op is compared, with
+tolerances fit for decoded boxes: an absolute one of 1e-5 of the largest
+finite value (a box is centre ± half size, so its error scales with the
+coordinates) and a relative one of 1e-2 (random weights put sizes far out on
+exp's curve, which multiplies the rounding of its argument); if it matches,
+the row says "ties" rather than "DIFFERS". Exact ties are broken as MXNet breaks
+them (libstdc++'s std::sort / partial_sort for topk, a stable sort in box_nms).
+
+One line per model, a summary; exit status 0 unless a model errors or differs.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# name, input shape: one or two of each family the zoo has.
+MODELS = [
+    ('resnet50_v1d', '1,3,224,224'), ('resnext50_32x4d', '1,3,224,224'),
+    ('se_resnext50_32x4d', '1,3,224,224'), ('se_resnet18_v2', '1,3,224,224'),
+    ('resnest14', '1,3,224,224'), ('mobilenetv3_large', '1,3,224,224'),
+    ('mobilenetv3_small', '1,3,224,224'), ('shufflenet_v1', '1,3,224,224'),
+    ('shufflenet_v2', '1,3,224,224'), ('googlenet', '1,3,224,224'),
+    ('xception', '1,3,299,299'), ('darknet53', '1,3,224,224'),
+    ('cifar_resnet20_v1', '2,3,32,32'), ('cifar_resnet20_v2', '2,3,32,32'),
+    ('cifar_wideresnet16_10', '1,3,32,32'), ('cifar_resnext29_32x4d', '1,3,32,32'),
+    ('residualattentionnet56', '1,3,224,224'), ('hrnet_w18_small_v1_c', '1,3,224,224'),
+    ('dla34', '1,3,224,224'), ('nasnet_4_1056', '1,3,224,224'),
+    ('resnet18_v1b_0.89', '1,3,224,224'),
+    ('simple_pose_resnet18_v1b', '1,3,256,192'), ('mobile_pose_mobilenetv3_small', '1,3,256,192'),
+    ('ssd_300_vgg16_atrous_voc', '1,3,300,300'), ('ssd_512_mobilenet1.0_voc', '1,3,512,512'),
+    ('yolo3_mobilenet1.0_voc', '1,3,416,416'), ('yolo3_darknet53_voc', '1,3,416,416'),
+    ('center_net_resnet18_v1b_voc', '1,3,512,512'),
+    ('center_net_resnet18_v1b_dcnv2_voc', '1,3,512,512'),
+    ('faster_rcnn_resnet50_v1b_voc', '1,3,480,480'),
+    ('faster_rcnn_fpn_resnet50_v1b_coco', '1,3,480,480'),
+    ('mask_rcnn_resnet18_v1b_coco', '1,3,480,480'),
+    ('fcn_resnet50_voc', '1,3,480,480'), ('psp_resnet50_ade', '1,3,480,480'),
+    ('deeplab_resnet50_ade', '1,3,480,480'), ('icnet_resnet50_citys', '1,3,480,480'),
+    ('danet_resnet50_citys', '1,3,256,256'), ('hrnet_w18_small_v2_s', '1,3,256,256'),
+    ('r2plus1d_resnet18_kinetics400', '1,3,8,112,112'),
+    ('i3d_resnet50_v1_kinetics400', '1,3,8,112,112'),
+    ('slowfast_4x16_resnet50_kinetics400', '1,3,36,112,112'),
+    ('monodepth2_resnet18_kitti_mono_640x192', '1,3,192,640'),
+    ('monodepth2_resnet18_posenet_kitti_mono_640x192', '1,6,192,640'),
+    ('alpha_pose_resnet101_v1b_coco', '1,3,256,192'),
+]
+
+MAKE = r'''
+import os, sys, json
+os.environ['MXNET_SUBGRAPH_BACKEND'] = 'NONE'
+import numpy as np, mxnet as mx
+from gluoncv import model_zoo
+name, shape, prefix = sys.argv[1], tuple(int(x) for x in sys.argv[2].split(',')), sys.argv[3]
+mx.random.seed(1); np.random.seed(1)
+try:
+    net = model_zoo.get_model(name, pretrained=False, pretrained_base=False)
+except Exception:  # nets without a pretrained base reject the argument
+    net = model_zoo.get_model(name, pretrained=False)
+
+class Init(mx.init.Xavier):
+    def __init__(self):
+        super().__init__(magnitude=2)
+    def _init_weight(self, name, arr):
+        if arr.ndim < 2:
+            arr[:] = 0.0
+        else:
+            super()._init_weight(name, arr)
+    def _init_default(self, name, arr):
+        self._init_weight(name, arr)
+
+net.initialize(Init(), force_reinit=True)
+x = mx.nd.array(np.random.uniform(-1, 1, size=shape).astype('float32'))
+net(x)  # settles deferred shapes before the statistics are drawn
+for k, p in net.collect_params().items():
+    if k.endswith('running_var'):
+        p.set_data(mx.nd.random.uniform(0.5, 2.0, shape=p.shape))
+    elif k.endswith('running_mean'):
+        p.set_data(mx.nd.random.normal(0, 0.1, shape=p.shape))
+    elif k.endswith('gamma'):
+        p.set_data(mx.nd.random.uniform(0.5, 1.5, shape=p.shape))
+net.hybridize()
+net(x)
+net.export(prefix, 0)
+sym, args, auxs = mx.model.load_checkpoint(prefix, 0)
+
+def run(s):
+    ex = s.bind(mx.cpu(), {k: v for k, v in {**args, 'data': x}.items() if k in s.list_arguments()},
+                aux_states={k: v for k, v in auxs.items() if k in s.list_auxiliary_states()},
+                grad_req='null')
+    ex.forward(is_train=False)
+    return [o.asnumpy() for o in ex.outputs]
+
+np.save(prefix + '-in.npy', x.asnumpy())
+np.savez(prefix + '-ref.npz', **dict(zip(sym.list_outputs(), run(sym))))
+graph = json.loads(sym.tojson())
+nodes, pre = graph['nodes'], []
+for n in nodes:
+    if n['op'] in ('_contrib_box_nms', 'topk'):
+        src = nodes[n['inputs'][0][0]]
+        internal = sym.get_internals().list_outputs()
+        name_ = [o for o in internal if o.startswith(src['name'] + '_output')][n['inputs'][0][1]]
+        pre.append(name_)
+pre = list(dict.fromkeys(pre))
+if pre:
+    ints = sym.get_internals()
+    np.savez(prefix + '-pre.npz', **dict(zip(pre, run(mx.sym.Group([ints[p] for p in pre])))))
+'''
+
+
+def check(exe, prefix, ref, extra=(), atol=1e-4, rtol=1e-3):
+    cmd = [exe, 'run', '-q', prefix + '-symbol.json', '-i', 'data=' + prefix + '-in.npy',
+           '--check', ref, '--rtol', str(rtol), '--atol', str(atol), *extra]
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    lines = [l for l in (p.stdout + p.stderr).splitlines() if l.startswith(('check', 'error'))]
+    return p.returncode, lines
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    ap.add_argument('--models', help='comma-separated names (any GluonCV zoo name, NAME:SHAPE)')
+    ap.add_argument('--out', default=os.path.join(REPO, 'bench-data', 'gluoncv'))
+    ap.add_argument('--no-build', action='store_true')
+    a = ap.parse_args()
+    try:
+        import gluoncv  # noqa: F401
+    except ImportError:
+        sys.exit('gluoncv is not installed here; see the two pip lines in this script\'s docs')
+    models = MODELS
+    if a.models:
+        known = dict(MODELS)
+        models = []
+        for m in a.models.split(','):
+            name, _, shape = m.partition(':')
+            models.append((name, shape or known.get(name, '1,3,224,224')))
+    if not a.no_build:
+        subprocess.run(['cargo', 'build', '--release', '-q', '-p', 'mxnet-cli'], cwd=REPO, check=True)
+    exe = os.path.join(REPO, 'target', 'release', 'mxnet-io')
+    os.makedirs(a.out, exist_ok=True)
+    tally = {}
+    for name, shape in models:
+        prefix = os.path.join(a.out, name)
+        t = time.time()
+        if not os.path.exists(prefix + '-ref.npz'):
+            p = subprocess.run([sys.executable, '-c', MAKE, name, shape, prefix],
+                               capture_output=True, text=True)
+            if p.returncode != 0:
+                errs = [l for l in p.stderr.strip().splitlines() if 'Error' in l] or ['?']
+                last = errs[-1]
+                print(f'{name:48s} {shape:16s} MXNet failed: {last[:120]}', flush=True)
+                tally['mxnet failed'] = tally.get('mxnet failed', 0) + 1
+                continue
+        rc, lines = check(exe, prefix, prefix + '-ref.npz')
+        status = 'matches' if rc == 0 else 'DIFFERS'
+        detail = ''
+        if rc != 0 and any(l.startswith('error') and 'cannot run here' in l for l in lines):
+            status, detail = 'UNSUPPORTED', lines[0]
+        elif rc != 0 and os.path.exists(prefix + '-pre.npz'):
+            arrays = np.load(prefix + '-pre.npz')
+            pre = list(arrays.keys())
+            # Decoded boxes are differences of large numbers (centre ± half
+            # size), so their error scales with the coordinates, not with
+            # each value: an absolute tolerance of 1e-5 of the largest one.
+            finite = [np.abs(arrays[k][np.isfinite(arrays[k])]) for k in pre]
+            scale = max([float(f.max()) for f in finite if f.size] or [0.0])
+            # The first tie-breaking op's input: after it, a swapped pair of
+            # near-equal scores changes everything downstream (later NMS
+            # inputs included).
+            rc2, _ = check(exe, prefix, prefix + '-pre.npz', ['--outputs', pre[0]],
+                           atol=max(1e-4, 1e-5 * scale), rtol=1e-2)
+            if rc2 == 0:
+                status = 'ties'
+                detail = 'the input of the first box_nms/topk matches: ' + pre[0]
+        if rc != 0 and not detail:
+            detail = '; '.join(l for l in lines if 'DIFFER' in l or l.startswith('error'))[:200]
+        worst = [l.split('max |difference| ')[1].split(';')[0] for l in lines if 'max |difference|' in l]
+        print(f'{name:48s} {shape:16s} {status:11s} max |diff| {max(worst, key=float) if worst else "-":9s}'
+              f' {time.time() - t:5.1f} s {detail}', flush=True)
+        tally[status] = tally.get(status, 0) + 1
+    print('summary:', ', '.join(f'{v} {k}' for k, v in sorted(tally.items())))
+    bad = sum(v for k, v in tally.items() if k not in ('matches', 'ties'))
+    sys.exit(1 if bad else 0)
+
+
+if __name__ == '__main__':
+    main()
