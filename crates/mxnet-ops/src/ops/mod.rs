@@ -20,6 +20,7 @@ pub(crate) mod pointwise;
 pub(crate) mod util;
 
 mod activation;
+mod attention;
 pub(crate) mod batch_norm;
 mod broadcast;
 mod cast;
@@ -69,6 +70,7 @@ pub(crate) static LISTS: &[&[OpEntry]] = &[
     convolution::OPS,
     crop::OPS,
     deconvolution::OPS,
+    attention::OPS,
     deformable::OPS,
     depth_space::OPS,
     detection::OPS,
