@@ -22,6 +22,9 @@ DIR (default bench-data/gluoncv):
     fusion, which gives another answer on some nets (cifar_resnet20_v2 at
     batch 2 differs by 8e-2 with the conv+BN+sum fusion on);
   * the inputs of the ops that break ties (box_nms, topk) are saved too.
+GluonNLP's BERT, RoBERTa, DistilBERT and AWD-LSTM language model run the same
+way (NLP_MODELS) when GluonNLP 0.10 is installed, with their token ids,
+segments, valid lengths or recurrent states as inputs.
 Then `mxnet-io run NAME-symbol.json -i data=NAME-in.npy --check NAME-ref.npz`
 compares every output (rtol 1e-3, atol 1e-4: deep nets drift in float32).
 
@@ -79,6 +82,13 @@ MODELS = [
     ('monodepth2_resnet18_kitti_mono_640x192', '1,3,192,640'),
     ('monodepth2_resnet18_posenet_kitti_mono_640x192', '1,6,192,640'),
     ('alpha_pose_resnet101_v1b_coco', '1,3,256,192'),
+]
+
+# GluonNLP 0.10 (`pip install --no-deps gluonnlp==0.10.0 packaging`), run
+# when it is installed: batch 2, 16 tokens (one sequence 9 long), or 7 steps.
+NLP_MODELS = [
+    ('bert_12_768_12', '2,16'), ('roberta_12_768_12', '2,16'),
+    ('distilbert_6_768_12', '2,16'), ('awd_lstm_lm_600', '7,2'),
 ]
 
 MAKE = r'''
@@ -143,8 +153,57 @@ if pre:
 '''
 
 
+MAKE_NLP = r'''
+import os, sys, json
+os.environ['MXNET_SUBGRAPH_BACKEND'] = 'NONE'
+import numpy as np, mxnet as mx, gluonnlp as nlp
+name, shape, prefix = sys.argv[1], tuple(int(x) for x in sys.argv[2].split(',')), sys.argv[3]
+mx.random.seed(1); np.random.seed(1)
+tokens = nlp.data.count_tokens(('a b c d e f g h ' * 10).split())
+if name.startswith('awd'):
+    vocab = nlp.Vocab(tokens)
+    net, _ = nlp.model.get_model(name, dataset_name=None, vocab=vocab, pretrained=False)
+    net.initialize(mx.init.Normal(0.05))
+    t, b = shape
+    state = net.begin_state(batch_size=b, func=mx.nd.random.uniform)
+    ins = [mx.nd.array(np.random.randint(0, len(vocab), (t, b)))]
+    ins += [s for pair in state for s in pair]
+else:
+    vocab = nlp.vocab.BERTVocab(tokens)
+    kw = dict(dataset_name=None, vocab=vocab, pretrained=False)
+    if name.startswith('bert'):
+        kw.update(use_pooler=True, use_classifier=False)
+    net, _ = nlp.model.get_model(name, use_decoder=False, **kw) if not name.startswith(
+        'distil') else nlp.model.get_model(name, **kw)
+    net.initialize(mx.init.Normal(0.02))
+    b, t = shape
+    ins = [mx.nd.array(np.random.randint(0, len(vocab), (b, t)))]
+    if name.startswith('bert'):
+        ins.append(mx.nd.array(np.random.randint(0, 2, (b, t))))
+    ins.append(mx.nd.array([t] + [t // 2 + 1] * (b - 1)))
+net.hybridize()
+net(ins[0], state) if name.startswith('awd') else net(*ins)
+net.export(prefix, 0)
+sym, args, auxs = mx.model.load_checkpoint(prefix, 0)
+names = [n for n in sym.list_arguments() if n not in args]
+ex = sym.bind(mx.cpu(), {**args, **dict(zip(names, ins))}, aux_states=auxs, grad_req='null')
+ex.forward(is_train=False)
+np.savez(prefix + '-ref.npz', **{n: o.asnumpy() for n, o in zip(sym.list_outputs(), ex.outputs)})
+files = {}
+for n, a in zip(names, ins):
+    files[n] = prefix + '-in-' + n + '.npy'
+    np.save(files[n], a.asnumpy())
+json.dump(files, open(prefix + '-inputs.json', 'w'))
+'''
+
+
 def check(exe, prefix, ref, extra=(), atol=1e-4, rtol=1e-3):
-    cmd = [exe, 'run', '-q', prefix + '-symbol.json', '-i', 'data=' + prefix + '-in.npy',
+    try:
+        with open(prefix + '-inputs.json') as f:
+            inputs = [f'{k}={v}' for k, v in json.load(f).items()]
+    except FileNotFoundError:
+        inputs = ['data=' + prefix + '-in.npy']
+    cmd = [exe, 'run', '-q', prefix + '-symbol.json', *[x for i in inputs for x in ('-i', i)],
            '--check', ref, '--rtol', str(rtol), '--atol', str(atol), *extra]
     p = subprocess.run(cmd, capture_output=True, text=True)
     lines = [l for l in (p.stdout + p.stderr).splitlines() if l.startswith(('check', 'error'))]
@@ -161,23 +220,29 @@ def main():
         import gluoncv  # noqa: F401
     except ImportError:
         sys.exit('gluoncv is not installed here; see the two pip lines in this script\'s docs')
-    models = MODELS
+    models = [(n, s, MAKE) for n, s in MODELS]
+    try:
+        import gluonnlp  # noqa: F401
+        models += [(n, s, MAKE_NLP) for n, s in NLP_MODELS]
+    except ImportError:
+        print('(gluonnlp is not installed: the NLP models are skipped)')
     if a.models:
-        known = dict(MODELS)
+        known = {n: (s, m) for n, s, m in models}
         models = []
         for m in a.models.split(','):
             name, _, shape = m.partition(':')
-            models.append((name, shape or known.get(name, '1,3,224,224')))
+            default, make = known.get(name, ('1,3,224,224', MAKE))
+            models.append((name, shape or default, make))
     if not a.no_build:
         subprocess.run(['cargo', 'build', '--release', '-q', '-p', 'mxnet-cli'], cwd=REPO, check=True)
     exe = os.path.join(REPO, 'target', 'release', 'mxnet-io')
     os.makedirs(a.out, exist_ok=True)
     tally = {}
-    for name, shape in models:
+    for name, shape, make in models:
         prefix = os.path.join(a.out, name)
         t = time.time()
         if not os.path.exists(prefix + '-ref.npz'):
-            p = subprocess.run([sys.executable, '-c', MAKE, name, shape, prefix],
+            p = subprocess.run([sys.executable, '-c', make, name, shape, prefix],
                                capture_output=True, text=True)
             if p.returncode != 0:
                 errs = [l for l in p.stderr.strip().splitlines() if 'Error' in l] or ['?']
