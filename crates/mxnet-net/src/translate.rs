@@ -69,9 +69,62 @@ pub fn import_symbol(sym: &Symbol, weights: Option<&Weights<'_>>) -> Result<Impo
             weights,
             canonical,
         };
-        let t = match rules::imports().get(canonical) {
+        // A rule's layer owns its weights; one whose weight is computed in
+        // the graph (GluonNLP's BERT concatenates the query, key and value
+        // weights into one FullyConnected weight) stays an MXNetOp.
+        let computed = view.sig.as_ref().and_then(|sig| {
+            sig.learned.iter().chain(&sig.aux).find_map(|&pos| {
+                let e = node.inputs.get(pos)?;
+                let p = &nodes[e.node as usize];
+                // Absorbed producers (Gluon's RNN parameter concatenation)
+                // are part of the layer the rule makes.
+                (!p.is_variable() && !absorbed.contains(&(e.node as usize))).then(|| {
+                    let slot = sig
+                        .inputs
+                        .get(pos)
+                        .map_or_else(|| "input".to_owned(), ToString::to_string);
+                    format!(
+                        "its {slot} is computed in the graph (by {}), not stored",
+                        p.name
+                    )
+                })
+            })
+        });
+        let rule = if computed.is_some() {
+            None
+        } else {
+            rules::imports().get(canonical)
+        };
+        // A stored array read where a layer of the rule's kind takes data
+        // (GluonCV's SSD multiplies the image by a stored `init_scale`)
+        // would become a net input and lose its values: such a node stays
+        // an MXNetOp, which keeps the array.
+        let stored_data = |t: &rules::Translated| {
+            let w = weights?;
+            t.data.iter().find_map(|&pos| {
+                let p = &nodes[node.inputs.get(pos)?.node as usize];
+                (p.is_variable() && w.get(&p.name).is_some()).then(|| {
+                    format!(
+                        "its input {} is a stored array, which a {} layer reads as data",
+                        p.name,
+                        t.layer.type_name()
+                    )
+                })
+            })
+        };
+        let t = match rule {
             Some(import) => match import(&view) {
-                Ok(t) => t,
+                Ok(t) => match stored_data(&t) {
+                    None => t,
+                    Some(reason) => {
+                        fallbacks.push(Fallback {
+                            node: node.name.clone(),
+                            op: node.op.clone(),
+                            reason: reason.clone(),
+                        });
+                        rules::fallback(&view, reason)
+                    }
+                },
                 Err(reason) => {
                     fallbacks.push(Fallback {
                         node: node.name.clone(),
@@ -82,7 +135,9 @@ pub fn import_symbol(sym: &Symbol, weights: Option<&Weights<'_>>) -> Result<Impo
                 }
             },
             None => {
-                let reason = if mxnet_format::schema::lookup(&node.op).is_some() {
+                let reason = if let Some(why) = computed {
+                    why
+                } else if mxnet_format::schema::lookup(&node.op).is_some() {
                     format!("no rule translates {}", node.op)
                 } else {
                     format!("{} is not an op MXNet 1.9.1 registers", node.op)

@@ -150,3 +150,95 @@ fn chains_import_as_chains() {
     );
     let _ = Element::Net;
 }
+
+/// Stored arrays keep their values through import → export when they are
+/// not a rule's weights: a stored constant read as data (GluonCV's SSD
+/// multiplies the image by `init_scale`) and a weight computed in the graph
+/// (GluonNLP's BERT reshapes and concatenates its attention weights before
+/// the FullyConnected). Both nodes stay MXNetOp layers holding the arrays;
+/// before, the constant became a net input and lost its values, and the
+/// FullyConnected became a Linear layer whose own weight was never set.
+#[test]
+fn stored_constants_and_computed_weights_survive_a_round_trip() {
+    let sym = Symbol::from_json(
+        r#"{"nodes": [
+            {"op": "null", "name": "data", "inputs": []},
+            {"op": "null", "name": "init_scale", "inputs": []},
+            {"op": "broadcast_mul", "name": "scaled", "inputs": [[0, 0, 0], [1, 0, 0]]},
+            {"op": "null", "name": "packed_weight", "inputs": []},
+            {"op": "Reshape", "name": "weight", "attrs": {"shape": "(4, 3)"}, "inputs": [[3, 0, 0]]},
+            {"op": "FullyConnected", "name": "fc", "attrs": {"num_hidden": "4", "no_bias": "True"},
+             "inputs": [[2, 0, 0], [4, 0, 0]]}
+          ],
+          "arg_nodes": [0, 1, 3], "node_row_ptr": [0, 1, 2, 3, 4, 5, 6], "heads": [[5, 0, 0]],
+          "attrs": {"mxnet_version": ["int", 10901]}}"#,
+    )
+    .unwrap();
+    let scale = [1.0f32, 2.0, -3.0];
+    let w: Vec<f32> = (0..12).map(|i| i as f32 * 0.1 - 0.5).collect();
+    let mut weights = Weights::new();
+    weights.insert(
+        "init_scale",
+        Tensor::new(vec![1, 3, 1, 1], scale.to_vec()).unwrap(),
+    );
+    weights.insert("packed_weight", Tensor::new(vec![12], w.clone()).unwrap());
+    let x: Vec<f32> = vec![0.5, -1.0, 2.0, 1.5, 0.25, -0.75];
+    // out[n][j] = Σ_c x[n][c] · scale[c] · W[j][c], W = packed weight as 4 × 3.
+    let want: Vec<f32> = (0..2)
+        .flat_map(|n| {
+            let (x, w) = (&x, &w);
+            (0..4).map(move |j| (0..3).map(|c| x[n * 3 + c] * scale[c] * w[j * 3 + c]).sum())
+        })
+        .collect();
+    let values: HashMap<String, Tensor> =
+        [("data".to_owned(), Tensor::new(vec![2, 3, 1, 1], x).unwrap())].into();
+    let close = |got: &[Tensor]| {
+        got.len() == 1
+            && got[0].data.len() == want.len()
+            && got[0]
+                .data
+                .iter()
+                .zip(&want)
+                .all(|(a, b)| (a - b).abs() < 1e-5)
+    };
+
+    let imported = import_symbol(&sym, Some(&weights)).unwrap();
+    let net = &imported.net;
+    let inputs: Vec<&str> = net.inputs.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(inputs, ["data"], "the stored arrays are not inputs");
+    let why = |node: &str| {
+        imported
+            .fallbacks
+            .iter()
+            .find(|f| f.node == node)
+            .map(|f| f.reason.clone())
+            .unwrap_or_default()
+    };
+    assert!(
+        why("scaled").contains("init_scale is a stored array"),
+        "{}",
+        why("scaled")
+    );
+    assert!(
+        why("fc").contains("computed in the graph (by weight)"),
+        "{}",
+        why("fc")
+    );
+    let out = evaluate(net, &values).unwrap();
+    assert!(close(&out), "{:?} vs {want:?}", out[0].data);
+
+    let exported = to_symbol(net, &ExportOptions::default()).unwrap();
+    assert!(exported.missing.is_empty(), "{:?}", exported.missing);
+    let mut w2 = Weights::new();
+    for (k, t) in &exported.params {
+        w2.insert(k.split_once(':').unwrap().1, t.clone());
+    }
+    assert_eq!(w2.len(), 2, "both arrays are written");
+    let again = import_symbol(&exported.symbol, Some(&w2)).unwrap();
+    let out = evaluate(&again.net, &values).unwrap();
+    assert!(
+        close(&out),
+        "after the round trip: {:?} vs {want:?}",
+        out[0].data
+    );
+}

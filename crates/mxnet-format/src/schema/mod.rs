@@ -272,6 +272,20 @@ pub fn signature(op: &str, attrs: &Attrs) -> Option<Signature> {
                 s
             }
         }
+        "_contrib_DeformableConvolution" => {
+            if flag(attrs, "no_bias", false) {
+                Signature::new(&["data", "offset", "weight"]).learned(&[2])
+            } else {
+                Signature::new(&["data", "offset", "weight", "bias"]).learned(&[2, 3])
+            }
+        }
+        "_contrib_ModulatedDeformableConvolution" => {
+            if flag(attrs, "no_bias", false) {
+                Signature::new(&["data", "offset", "mask", "weight"]).learned(&[3])
+            } else {
+                Signature::new(&["data", "offset", "mask", "weight", "bias"]).learned(&[3, 4])
+            }
+        }
         "Embedding" | "_contrib_SparseEmbedding" => {
             Signature::new(&["data", "weight"]).learned(&[1])
         }

@@ -1,8 +1,8 @@
 //! The fallback: any op no rule translates becomes an `MXNetOp` layer that
 //! carries the op, its attributes (all of them, as written), its arrays (the
-//! variables in its learned and auxiliary-state slots, or, for ops MXNet
-//! 1.9.1 does not register, the variables the params file has arrays for) and
-//! the reason. Export writes the op back unchanged.
+//! variables in its learned and auxiliary-state slots, and any variable the
+//! params file has an array for) and the reason. Export writes the op back
+//! unchanged.
 
 use mxnet_format::symbol::NodeEntry;
 
@@ -15,16 +15,17 @@ pub(crate) fn import(v: &NodeView<'_>, reason: String) -> Translated {
     let mut data = Vec::new();
     for (pos, e) in v.node.inputs.iter().enumerate() {
         let producer = &v.sym.nodes()[e.node as usize];
+        // A variable the params file holds is an array whatever its slot
+        // (MXNet binds every stored array as a parameter): the schema
+        // names learned slots only for the ops it knows well.
+        let stored =
+            producer.is_variable() && v.weights.is_some_and(|w| w.get(&producer.name).is_some());
         let (is_array, aux) = match &v.sig {
             Some(sig) => (
-                sig.learned.contains(&pos) || sig.aux.contains(&pos),
+                stored || sig.learned.contains(&pos) || sig.aux.contains(&pos),
                 sig.aux.contains(&pos),
             ),
-            None => (
-                producer.is_variable()
-                    && v.weights.is_some_and(|w| w.get(&producer.name).is_some()),
-                false,
-            ),
+            None => (stored, false),
         };
         if is_array && producer.is_variable() {
             let slot = v
