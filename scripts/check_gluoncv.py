@@ -39,6 +39,11 @@ exp's curve, which multiplies the rounding of its argument); if it matches,
 the row says "ties" rather than "DIFFERS". Exact ties are broken as MXNet breaks
 them (libstdc++'s std::sort / partial_sort for topk, a stable sort in box_nms).
 
+Each net that runs is also exported (`mxnet-io export`: imported as a net of
+layers, written back as MXNet files) and MXNet runs the written files: the
+"export" column says "ok" when MXNet computes its reference outputs from them
+(rtol 1e-4, atol 1e-5).
+
 One line per model, a summary; exit status 0 unless a model errors or differs.
 """
 import argparse
@@ -46,6 +51,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -197,17 +203,81 @@ json.dump(files, open(prefix + '-inputs.json', 'w'))
 '''
 
 
-def check(exe, prefix, ref, extra=(), atol=1e-4, rtol=1e-3):
+# MXNet runs an exported net: prints "ok" when its outputs are MXNet's
+# reference outputs of the original files (rtol 1e-4, atol 1e-5).
+RUN_EXPORT = r'''
+import os, sys, json
+os.environ['MXNET_SUBGRAPH_BACKEND'] = 'NONE'
+import numpy as np, mxnet as mx
+exported, inputs, ref = sys.argv[1], json.loads(sys.argv[2]), np.load(sys.argv[3])
+sym, args, auxs = mx.model.load_checkpoint(exported, 0)
+vals = {k: mx.nd.array(np.load(v)) for k, v in inputs.items()}
+ex = sym.bind(mx.cpu(), {**args, **vals}, aux_states=auxs, grad_req='null')
+ex.forward(is_train=False)
+# By position, under the original file's output names (an exported net names
+# layers uniquely, so a name MXNet repeats comes back as NAME_1, NAME_2, …);
+# a repeated name is in the reference once (the last), and is compared with
+# the output of its shape.
+names = mx.sym.load(sys.argv[4]).list_outputs()
+bad, seen = [], set()
+for n, o in zip(names, ex.outputs):
+    if n not in ref.files or ref[n].shape != o.shape:
+        continue
+    seen.add(n)
+    if not np.allclose(o.asnumpy(), ref[n], rtol=1e-4, atol=1e-5, equal_nan=True):
+        bad.append(n)
+missing = set(ref.files) - seen
+if bad and len(sys.argv) > 5:
+    # A detection head: its first tie-breaking op's input decides.
+    pre = np.load(sys.argv[5]); first = pre.files[0]
+    ints = sym.get_internals()
+    ex = ints[first].bind(mx.cpu(), {k: v for k, v in {**args, **vals}.items()
+                                     if k in ints[first].list_arguments()},
+                          aux_states={k: v for k, v in auxs.items()
+                                      if k in ints[first].list_auxiliary_states()}, grad_req='null')
+    ex.forward(is_train=False)
+    if np.allclose(ex.outputs[0].asnumpy(), pre[first], rtol=1e-4, atol=1e-5, equal_nan=True):
+        bad = []
+        print('ok (ties after ' + first + ')')
+        sys.exit()
+print('ok' if not bad and not missing else 'differs: ' + ', '.join(bad + sorted(missing)))
+'''
+
+
+def input_files(prefix):
     try:
         with open(prefix + '-inputs.json') as f:
-            inputs = [f'{k}={v}' for k, v in json.load(f).items()]
+            return json.load(f)
     except FileNotFoundError:
-        inputs = ['data=' + prefix + '-in.npy']
+        return {'data': prefix + '-in.npy'}
+
+
+def check(exe, prefix, ref, extra=(), atol=1e-4, rtol=1e-3):
+    inputs = [f'{k}={v}' for k, v in input_files(prefix).items()]
     cmd = [exe, 'run', '-q', prefix + '-symbol.json', *[x for i in inputs for x in ('-i', i)],
            '--check', ref, '--rtol', str(rtol), '--atol', str(atol), *extra]
     p = subprocess.run(cmd, capture_output=True, text=True)
     lines = [l for l in (p.stdout + p.stderr).splitlines() if l.startswith(('check', 'error'))]
     return p.returncode, lines
+
+
+def round_trip(exe, prefix):
+    """`mxnet-io export` (import as a net of layers, write MXNet files), then
+    MXNet 1.9.1 runs the written files: "ok" when it computes its own
+    reference outputs of the original files."""
+    with tempfile.TemporaryDirectory() as d:
+        out = os.path.join(d, 'x')
+        p = subprocess.run([exe, 'export', '-q', prefix + '-symbol.json', out + '-symbol.json'],
+                           capture_output=True, text=True)
+        if p.returncode != 0:
+            return 'failed: ' + p.stderr.strip().splitlines()[-1][:100]
+        pre = [prefix + '-pre.npz'] if os.path.exists(prefix + '-pre.npz') else []
+        p = subprocess.run([sys.executable, '-c', RUN_EXPORT, out,
+                            json.dumps(input_files(prefix)), prefix + '-ref.npz',
+                            prefix + '-symbol.json', *pre],
+                           capture_output=True, text=True)
+        lines = p.stdout.strip().splitlines()
+        return lines[-1] if lines else 'MXNet failed: ' + p.stderr.strip().splitlines()[-1][:100]
 
 
 def main():
@@ -274,8 +344,13 @@ def main():
         if rc != 0 and not detail:
             detail = '; '.join(l for l in lines if 'DIFFER' in l or l.startswith('error'))[:200]
         worst = [l.split('max |difference| ')[1].split(';')[0] for l in lines if 'max |difference|' in l]
+        exported = '-'
+        if status in ('matches', 'ties'):
+            exported = round_trip(exe, prefix)
+            if not exported.startswith('ok'):
+                status = 'EXPORT'
         print(f'{name:48s} {shape:16s} {status:11s} max |diff| {max(worst, key=float) if worst else "-":9s}'
-              f' {time.time() - t:5.1f} s {detail}', flush=True)
+              f' export {exported:4s} {time.time() - t:5.1f} s {detail}', flush=True)
         tally[status] = tally.get(status, 0) + 1
     print('summary:', ', '.join(f'{v} {k}' for k, v in sorted(tally.items())))
     bad = sum(v for k, v in tally.items() if k not in ('matches', 'ties'))
