@@ -4,7 +4,7 @@ mxnet-io and compare the outputs.
 
     .venv-mxnet/bin/pip install --no-deps gluoncv==0.10.5.post0
     .venv-mxnet/bin/pip install tqdm Pillow portalocker yacs 'scipy<1.11'
-    .venv-mxnet/bin/python scripts/check_gluoncv.py [--models a,b] [--out DIR] [--no-build]
+    .venv-mxnet/bin/python scripts/check_gluoncv.py [--models a,b:1x3x512x512] [--out DIR] [--no-build]
 
 GluonCV 0.10.5 is the last release for MXNet 1.x; its model zoo is where most
 MXNet detection, segmentation, pose, video and depth models come from. Its
@@ -88,6 +88,13 @@ MODELS = [
     ('monodepth2_resnet18_kitti_mono_640x192', '1,3,192,640'),
     ('monodepth2_resnet18_posenet_kitti_mono_640x192', '1,6,192,640'),
     ('alpha_pose_resnet101_v1b_coco', '1,3,256,192'),
+    ('center_net_mobilenetv3_small_duc_voc', '1,3,512,512'),
+    ('ssd_300_resnet34_v1b_voc', '1,3,300,300'), ('ssd_512_resnet50_v1_voc', '1,3,512,512'),
+    ('yolo3_mobilenet0.25_coco', '1,3,416,416'),
+    ('faster_rcnn_fpn_syncbn_resnest50_coco', '1,3,480,480'),
+    ('i3d_nl5_resnet50_v1_kinetics400', '1,3,8,112,112'), ('c3d_kinetics400', '1,3,16,112,112'),
+    ('mobile_pose_mobilenetv3_large', '1,3,256,192'), ('hrnet_w18_c', '1,3,224,224'),
+    ('icnet_resnet50_mhpv1', '1,3,480,480'),
 ]
 
 # GluonNLP 0.10 (`pip install --no-deps gluonnlp==0.10.0 packaging`), run
@@ -236,7 +243,13 @@ if bad and len(sys.argv) > 5:
                           aux_states={k: v for k, v in auxs.items()
                                       if k in ints[first].list_auxiliary_states()}, grad_req='null')
     ex.forward(is_train=False)
-    if np.allclose(ex.outputs[0].asnumpy(), pre[first], rtol=1e-4, atol=1e-5, equal_nan=True):
+    # Decoded boxes, as in the check of our outputs: the exported graph may
+    # reach them through other MXNet kernels (a SyncBatchNorm written back as
+    # BatchNorm runs oneDNN's), whose rounding exp then magnifies.
+    want = pre[first]
+    scale = float(np.abs(want[np.isfinite(want)]).max(initial=0.0))
+    if np.allclose(ex.outputs[0].asnumpy(), want, rtol=1e-2, atol=max(1e-4, 1e-5 * scale),
+                   equal_nan=True):
         bad = []
         print('ok (ties after ' + first + ')')
         sys.exit()
@@ -282,7 +295,8 @@ def round_trip(exe, prefix):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    ap.add_argument('--models', help='comma-separated names (any GluonCV zoo name, NAME:SHAPE)')
+    ap.add_argument('--models', help='comma-separated names: any zoo name, or NAME:SHAPE with the '
+                    'shape written 1x3x512x512')
     ap.add_argument('--out', default=os.path.join(REPO, 'bench-data', 'gluoncv'))
     ap.add_argument('--no-build', action='store_true')
     a = ap.parse_args()
@@ -301,6 +315,7 @@ def main():
         models = []
         for m in a.models.split(','):
             name, _, shape = m.partition(':')
+            shape = shape.replace('x', ',')
             default, make = known.get(name, ('1,3,224,224', MAKE))
             models.append((name, shape or default, make))
     if not a.no_build:

@@ -144,6 +144,21 @@ impl<'a> Attrs<'a> {
             .ok_or_else(|| self.err(key, v, "an integer tuple like (3, 3)"))
     }
 
+    /// `values` (the tuple read from `key`) as sizes or axes, or an error
+    /// saying `expected` when one is negative.
+    pub fn non_negative(
+        &self,
+        key: &str,
+        values: &[i64],
+        expected: &'static str,
+    ) -> Result<Vec<usize>, AttrError> {
+        values
+            .iter()
+            .map(|&v| usize::try_from(v))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| self.err(key, self.get(key).unwrap_or(""), expected))
+    }
+
     /// A tuple whose items may be `None` (slice begin/end/step).
     pub fn opt_tuple(&self, key: &str) -> Result<Vec<Option<i64>>, AttrError> {
         match self.get(key) {

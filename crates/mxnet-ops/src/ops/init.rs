@@ -99,16 +99,11 @@ struct Fill {
 
 fn build_fill(a: &Attrs<'_>) -> Result<Box<dyn Kernel>, AttrError> {
     let name = crate::registry::canonical(&a.node().op);
-    let shape = a.tuple("shape", &[])?;
-    let shape = shape
-        .iter()
-        .map(|&d| usize::try_from(d))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|_| AttrError {
-            key: "shape".into(),
-            value: a.string("shape", "").into(),
-            expected: "a tuple of non-negative sizes",
-        })?;
+    let shape = a.non_negative(
+        "shape",
+        &a.tuple("shape", &[])?,
+        "a tuple of non-negative sizes",
+    )?;
     let dtype = dtype_attr(a, "dtype", DType::F32)?;
     let value = match name {
         "_full" => a.req_float("value")? as f32,

@@ -48,16 +48,11 @@ struct Tile {
 }
 
 fn build_tile(a: &Attrs<'_>) -> Result<Box<dyn Kernel>, AttrError> {
-    let reps = a.req_tuple("reps")?;
-    let reps = reps
-        .iter()
-        .map(|&r| usize::try_from(r))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|_| AttrError {
-            key: "reps".into(),
-            value: a.string("reps", "").into(),
-            expected: "a tuple of non-negative integers",
-        })?;
+    let reps = a.non_negative(
+        "reps",
+        &a.req_tuple("reps")?,
+        "a tuple of non-negative integers",
+    )?;
     Ok(Box::new(Tile { reps }))
 }
 
@@ -200,16 +195,11 @@ struct Reverse {
 }
 
 fn build_reverse(a: &Attrs<'_>) -> Result<Box<dyn Kernel>, AttrError> {
-    let axes = a
-        .req_tuple("axis")?
-        .iter()
-        .map(|&v| usize::try_from(v))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|_| AttrError {
-            key: "axis".into(),
-            value: a.string("axis", "").into(),
-            expected: "a tuple of non-negative axes",
-        })?;
+    let axes = a.non_negative(
+        "axis",
+        &a.req_tuple("axis")?,
+        "a tuple of non-negative axes",
+    )?;
     Ok(Box::new(Reverse { axes }))
 }
 
