@@ -30,6 +30,14 @@ impl<'a> Mat<'a> {
             cs: cols,
         }
     }
+    /// The same values seen transposed (rows and columns swapped).
+    pub fn t(self) -> Mat<'a> {
+        Mat {
+            data: self.data,
+            rs: self.cs,
+            cs: self.rs,
+        }
+    }
     fn fits(&self, rows: usize, cols: usize) -> bool {
         rows == 0 || cols == 0 || (rows - 1) * self.rs + (cols - 1) * self.cs < self.data.len()
     }

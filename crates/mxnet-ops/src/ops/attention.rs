@@ -15,17 +15,17 @@
 //! * `_contrib_interleaved_matmul_encdec_valatt(kv, att)`: att
 //!   (N·heads, Tq, Tk). Output (Tq, N, heads·D) = Σ_j att[b, t, j] · v_j.
 //!
-//! MXNet scales the finished dot product by the float 1/√D, as its GEMM's
-//! alpha does; the sums here run in another order than MKL's, so values
-//! agree to rounding, not bit for bit.
+//! Each (sequence, head) is one GEMM over strided views, the batches spread
+//! over the threads. MXNet scales the finished dot product by the float
+//! 1/√D, as its GEMM's alpha does, and so does this; the sums run in another
+//! order than MKL's, so values agree to rounding, not bit for bit.
 
 use crate::attrs::Attrs;
 use crate::error::AttrError;
+use crate::gemm::{Mat, sgemm_seq};
 use crate::kernel::{In, Kernel, Out, expect_inputs};
 use crate::registry::OpEntry;
 use crate::tensor::shape_str;
-
-use super::util::par_rows;
 
 pub(crate) static OPS: &[OpEntry] = &[
     OpEntry {
@@ -93,11 +93,14 @@ struct Heads<'a> {
     first: usize,
 }
 
-impl Heads<'_> {
-    #[inline]
-    fn vec(&self, t: usize, b: usize, d: usize) -> &[f32] {
-        let at = t * self.row + b * self.block + self.first;
-        &self.data[at..at + d]
+impl<'a> Heads<'a> {
+    /// The T × D matrix of batch `b` (rows `row` apart).
+    fn mat(&self, b: usize) -> Mat<'a> {
+        Mat {
+            data: &self.data[b * self.block + self.first..],
+            rs: self.row,
+            cs: 1,
+        }
     }
 }
 
@@ -179,48 +182,43 @@ impl Kernel for Attention {
     }
 
     fn forward(&self, inputs: &[In<'_>], outputs: &mut [Out<'_>]) -> Result<(), String> {
+        use rayon::prelude::*;
         let out = &mut *outputs[0].data;
+        let heads = |data, row, block, first| Heads {
+            data,
+            row,
+            block,
+            first,
+        };
         match self.kind {
             Kind::SelfQk | Kind::EncDecQk => {
                 let (q, k, d, tk) = if self.kind == Kind::SelfQk {
                     let s = inputs[0].shape;
                     let d = s[2] / (3 * self.heads);
-                    let row = s[1] * s[2];
                     let x = inputs[0].data;
-                    let at = |first| Heads {
-                        data: x,
-                        row,
-                        block: 3 * d,
-                        first,
-                    };
-                    (at(0), at(d), d, s[0])
+                    (
+                        heads(x, s[1] * s[2], 3 * d, 0),
+                        heads(x, s[1] * s[2], 3 * d, d),
+                        d,
+                        s[0],
+                    )
                 } else {
                     let (qs, ks) = (inputs[0].shape, inputs[1].shape);
                     let d = qs[2] / self.heads;
-                    let q = Heads {
-                        data: inputs[0].data,
-                        row: qs[1] * qs[2],
-                        block: d,
-                        first: 0,
-                    };
-                    let k = Heads {
-                        data: inputs[1].data,
-                        row: ks[1] * ks[2],
-                        block: 2 * d,
-                        first: 0,
-                    };
-                    (q, k, d, ks[0])
+                    (
+                        heads(inputs[0].data, qs[1] * qs[2], d, 0),
+                        heads(inputs[1].data, ks[1] * ks[2], 2 * d, 0),
+                        d,
+                        ks[0],
+                    )
                 };
                 let tq = outputs[0].shape[1];
                 let scale = (1.0 / (d as f64).sqrt()) as f32;
-                // One output row: query i of batch b against every key.
-                par_rows(out, tk, |r, o| {
-                    let (b, i) = (r / tq, r % tq);
-                    let qi = q.vec(i, b, d);
-                    for (j, v) in o.iter_mut().enumerate() {
-                        let kj = k.vec(j, b, d);
-                        *v = qi.iter().zip(kj).map(|(a, b)| a * b).sum::<f32>() * scale;
-                    }
+                // One batch (sequence, head) per task: its scores are
+                // contiguous. Q_b is tq × d, K_b^T d × tk, both strided.
+                out.par_chunks_mut(tq * tk).enumerate().for_each(|(b, o)| {
+                    sgemm_seq(tq, tk, d, q.mat(b), k.mat(b).t(), o, tk, false);
+                    o.iter_mut().for_each(|v| *v *= scale);
                 });
             }
             Kind::SelfValAtt | Kind::EncDecValAtt => {
@@ -231,25 +229,25 @@ impl Kernel for Attention {
                     (2, 1)
                 };
                 let d = s[2] / (w * self.heads);
-                let v = Heads {
-                    data: inputs[0].data,
-                    row: s[1] * s[2],
-                    block: w * d,
-                    first: first * d,
-                };
+                let v = heads(inputs[0].data, s[1] * s[2], w * d, first * d);
                 let att = inputs[1].data;
                 let (bh, tq, tk) = (s[1] * self.heads, outputs[0].shape[0], s[0]);
-                // One output row: step t of batch b (d values).
-                par_rows(out, d, |r, o| {
-                    let (t, b) = (r / bh, r % bh);
-                    let a = &att[(b * tq + t) * tk..(b * tq + t + 1) * tk];
-                    o.fill(0.0);
-                    for (j, &aj) in a.iter().enumerate() {
-                        for (x, &vj) in o.iter_mut().zip(v.vec(j, b, d)) {
-                            *x += aj * vj;
-                        }
+                // Each batch into its own tq × d block, then interleaved
+                // into the time-major output.
+                let blocks: Vec<Vec<f32>> = (0..bh)
+                    .into_par_iter()
+                    .map(|b| {
+                        let mut c = vec![0f32; tq * d];
+                        let a = &att[b * tq * tk..(b + 1) * tq * tk];
+                        sgemm_seq(tq, d, tk, Mat::rows(a, tk), v.mat(b), &mut c, d, false);
+                        c
+                    })
+                    .collect();
+                for (b, c) in blocks.iter().enumerate() {
+                    for (t, row) in c.chunks_exact(d).enumerate() {
+                        out[(t * bh + b) * d..(t * bh + b + 1) * d].copy_from_slice(row);
                     }
-                });
+                }
             }
         }
         Ok(())

@@ -42,7 +42,7 @@ use crate::tensor::shape_str;
 
 use rayon::prelude::*;
 
-use super::util::{SendPtr, Simd, with_layout_scratch};
+use super::util::{SendPtr, Simd, transpose, with_layout_scratch};
 
 use super::util::PAR_GRAIN;
 
@@ -343,22 +343,6 @@ struct Prepared {
     wx_t: Vec<f32>,
     /// The recurrent weights packed (batches up to [`PACKED_MAX_BATCH`]).
     recurrent: Option<Packs>,
-}
-
-/// A row-major `rows × cols` matrix transposed (`cols × rows`, row-major).
-fn transpose(m: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    let mut t = vec![0f32; rows * cols];
-    // Blocks of 32 × 32: both sides stay in L1.
-    for r0 in (0..rows).step_by(32) {
-        for c0 in (0..cols).step_by(32) {
-            for r in r0..(r0 + 32).min(rows) {
-                for c in c0..(c0 + 32).min(cols) {
-                    t[c * rows + r] = m[r * cols + c];
-                }
-            }
-        }
-    }
-    t
 }
 
 /// The recurrent weights of one (layer, direction), packed.

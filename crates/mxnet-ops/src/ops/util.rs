@@ -325,3 +325,27 @@ pub(crate) unsafe fn fma_block_avx512<const FB: usize>(
         }
     }
 }
+
+/// A row-major `rows × cols` matrix transposed (`cols × rows`, row-major),
+/// for weights rearranged once at plan time.
+pub(crate) fn transpose(m: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    use rayon::prelude::*;
+    let mut t = vec![0f32; rows * cols];
+    if rows == 0 {
+        return t;
+    }
+    // Blocks of 32 × 32, so both sides stay in L1; 32 output rows a task.
+    t.par_chunks_mut(32 * rows)
+        .enumerate()
+        .for_each(|(blk, out)| {
+            let c0 = blk * 32;
+            for r0 in (0..rows).step_by(32) {
+                for r in r0..(r0 + 32).min(rows) {
+                    for (k, o) in out.chunks_exact_mut(rows).enumerate() {
+                        o[r] = m[r * cols + c0 + k];
+                    }
+                }
+            }
+        });
+    t
+}
