@@ -90,11 +90,6 @@ pub fn import_symbol(sym: &Symbol, weights: Option<&Weights<'_>>) -> Result<Impo
                 })
             })
         });
-        let rule = if computed.is_some() {
-            None
-        } else {
-            rules::imports().get(canonical)
-        };
         // A stored array read where a layer of the rule's kind takes data
         // (GluonCV's SSD multiplies the image by a stored `init_scale`)
         // would become a net input and lose its values: such a node stays
@@ -112,44 +107,23 @@ pub fn import_symbol(sym: &Symbol, weights: Option<&Weights<'_>>) -> Result<Impo
                 })
             })
         };
-        let t = match rule {
-            Some(import) => match import(&view) {
-                Ok(t) => match stored_data(&t) {
-                    None => t,
-                    Some(reason) => {
-                        fallbacks.push(Fallback {
-                            node: node.name.clone(),
-                            op: node.op.clone(),
-                            reason: reason.clone(),
-                        });
-                        rules::fallback(&view, reason)
-                    }
-                },
-                Err(reason) => {
-                    fallbacks.push(Fallback {
-                        node: node.name.clone(),
-                        op: node.op.clone(),
-                        reason: reason.clone(),
-                    });
-                    rules::fallback(&view, reason)
-                }
-            },
-            None => {
-                let reason = if let Some(why) = computed {
-                    why
-                } else if mxnet_format::schema::lookup(&node.op).is_some() {
-                    format!("no rule translates {}", node.op)
-                } else {
-                    format!("{} is not an op MXNet 1.9.1 registers", node.op)
-                };
-                fallbacks.push(Fallback {
-                    node: node.name.clone(),
-                    op: node.op.clone(),
-                    reason: reason.clone(),
-                });
-                rules::fallback(&view, reason)
+        // The rule's layer, or why the node stays an MXNetOp.
+        let layer = match (computed, rules::imports().get(canonical)) {
+            (Some(why), _) => Err(why),
+            (None, Some(import)) => import(&view).and_then(|t| stored_data(&t).map_or(Ok(t), Err)),
+            (None, None) if mxnet_format::schema::lookup(&node.op).is_some() => {
+                Err(format!("no rule translates {}", node.op))
             }
+            (None, None) => Err(format!("{} is not an op MXNet 1.9.1 registers", node.op)),
         };
+        let t = layer.unwrap_or_else(|reason| {
+            fallbacks.push(Fallback {
+                node: node.name.clone(),
+                op: node.op.clone(),
+                reason: reason.clone(),
+            });
+            rules::fallback(&view, reason)
+        });
         let labels = view
             .sig
             .as_ref()
